@@ -1,0 +1,46 @@
+# The two commands a newcomer needs: `make run` and `make test`. Each sets up .venv itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test venv lint typecheck pytest migrate bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Reinstall only when requirements change.
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt
+	touch $@
+
+venv: $(VENV)/.installed
+
+run: venv
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
+	@echo ""
+	@echo "  Voice Receptionist is running at http://$(HOST):$(PORT)/"
+	@echo "  Log in as demo@example.com / demo12345 (admin: http://$(HOST):$(PORT)/admin/)"
+	@echo ""
+	DEBUG=$${DEBUG:-1} $(BIN)/daphne -b $(HOST) -p $(PORT) receptionist.asgi:application
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: venv
+	DEBUG=1 $(BIN)/mypy .
+
+pytest: venv
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+migrate: venv
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
