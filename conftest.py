@@ -1,13 +1,3 @@
-"""Shared test set-up.
-
-Tests run with production-style settings (DEBUG off), so they need what production needs: a secret
-key and allowed hosts. The database and Redis come from DATABASE_URL / REDIS_URL when CI sets them.
-"""
+"""Shared fixtures (the test environment itself is set in testing_env.py, loaded before Django)."""
 
 from __future__ import annotations
-
-import os
-
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
