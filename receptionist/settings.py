@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "template_partials",
     "import_export",
     "allauth",
     "allauth.account",
