@@ -271,3 +271,42 @@ class WorkOrder(models.Model):
                 raise ValidationError({"customer_phone": "Not a usable phone number."})
             self.customer_phone = e164
         self.customer_last_name = self.last_name_of(self.customer_name)
+
+
+class Invitation(models.Model):
+    """An owner asked someone without an account (yet) to join a shop as staff.
+
+    The e-mailed link carries `token`; the invitation is accepted when that person signs up or logs in
+    with the invited e-mail address (see shops.services.invitation_accept).
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Membership.Role.choices, default=Membership.Role.STAFF)
+    token = models.CharField(max_length=64, unique=True, editable=False)
+    invited_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                "shop",
+                Lower("email"),
+                condition=models.Q(accepted_at__isnull=True),
+                name="one_open_invitation_per_shop_email",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} → {self.shop} ({self.role})"
+
+    @staticmethod
+    def new_token() -> str:
+        return secrets.token_urlsafe(32)
