@@ -19,7 +19,7 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 venv: $(VENV)/.installed
 
 run: venv
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	@echo ""
 	@echo "  Voice Receptionist is running at http://$(HOST):$(PORT)/"
@@ -40,7 +40,7 @@ pytest: venv
 test: lint typecheck pytest
 
 migrate: venv
-	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput
+	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
