@@ -1,0 +1,1 @@
+"""Fakes of vendor servers that speak the real protocols, for tests and simulations."""
