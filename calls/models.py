@@ -57,6 +57,9 @@ class CallLog(models.Model):
     callback_number = models.CharField(max_length=20, blank=True)
     callback_reason = models.TextField(blank=True)
     error = models.TextField(blank=True)
+    # The conversation's working memory between turns (verification, what was asked, counters), kept
+    # in the row so any server process can take the next turn. Written only by voice.conversation.
+    state = models.JSONField(default=dict, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -1,0 +1,298 @@
+"""Writes to call records, shared by every channel: chat now, browser voice and Twilio calls later.
+
+Each service is keyword-only, runs in one transaction and is safe to repeat where the outside world
+repeats itself (Twilio retries webhooks; a status callback may arrive after the stream said goodbye):
+`call_start` is get-or-create on `call_sid`, `call_end` only fills what is still empty. Dashboards are
+told about a call starting and ending after the transaction commits.
+
+The `acall_*` wrappers are for async code (consumers, `VoiceSession`, async views). They run the sync
+service in the thread Django's own async ORM methods use; a long-lived consumer should still close
+stale connections at its own boundaries (call start/end), as `database_sync_to_async` does.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.db import transaction
+from django.db.models import F, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from calls.live import call_changed
+from calls.models import CallLog, CallTurn, ToolCall
+from shops.models import Shop
+from shops.phones import to_e164
+
+# Intents that say little about why someone called: a call's primary intent is its first other one.
+_BACKGROUND_INTENTS = frozenset({"UNKNOWN", "GOODBYE"})
+SUMMARY_MAX = 500
+
+
+class StaleCallState(Exception):
+    """Another turn of the same call was written since this one read the call's state."""
+
+
+@dataclass(frozen=True)
+class ToolCallData:
+    """One tool call as the conversation reports it (what `call_add_tool_call` stores)."""
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict)
+    result_summary: str = ""
+    ok: bool = True
+    latency_ms: int = 0
+
+
+def primary_intent(intents: Sequence[str]) -> str:
+    """The call's reason: its first intent other than UNKNOWN/GOODBYE, else its first intent, else ''."""
+    return next((i for i in intents if i not in _BACKGROUND_INTENTS), intents[0] if intents else "")
+
+
+def _notify(call: CallLog) -> None:
+    shop_id, call_id = call.shop_id, call.pk
+    transaction.on_commit(lambda: call_changed(shop_id=shop_id, call_id=call_id))
+
+
+def call_start(
+    *,
+    shop: Shop,
+    call_sid: str,
+    channel: str,
+    caller_number: str | None,
+    engine: str,
+    started_at: dt.datetime | None = None,
+    state: dict[str, Any] | None = None,
+) -> CallLog:
+    """Open the CallLog for `call_sid`, or return the one already open for it.
+
+    The caller's number is stored in E.164 ('' when withheld or unusable). Raises ValueError if the
+    call_sid is already recorded for another shop.
+    """
+    with transaction.atomic():
+        call, created = CallLog.objects.get_or_create(
+            call_sid=call_sid,
+            defaults={
+                "shop": shop,
+                "channel": channel,
+                "status": CallLog.Status.IN_PROGRESS,
+                "caller_number": (to_e164(caller_number, shop.country) or "") if caller_number else "",
+                "engine": engine,
+                "started_at": started_at or timezone.now(),
+                "state": state or {},
+            },
+        )
+        if call.shop_id != shop.pk:
+            raise ValueError(f"call {call_sid} belongs to another shop")
+        if created:
+            _notify(call)
+    return call
+
+
+def call_add_turn(*, call: CallLog, role: str, text: str, intent: str = "", latency_ms: int | None = None) -> CallTurn:
+    """Append one utterance (caller as recognised, or the receptionist's reply) to the transcript."""
+    return CallTurn.objects.create(call=call, role=role, text=text, intent=intent, latency_ms=latency_ms)
+
+
+def call_add_tool_call(
+    *,
+    call: CallLog,
+    name: str,
+    arguments: dict[str, Any] | None = None,
+    result_summary: str = "",
+    ok: bool = True,
+    latency_ms: int = 0,
+) -> ToolCall:
+    return ToolCall.objects.create(
+        call=call,
+        name=name,
+        arguments=arguments or {},
+        result_summary=result_summary[:SUMMARY_MAX],
+        ok=ok,
+        latency_ms=max(0, latency_ms),
+    )
+
+
+def call_record_intent(*, call: CallLog, intent: str) -> list[str]:
+    """Add `intent` to the call's intents (each once, in order) and recompute the primary intent.
+
+    Returns the call's intents. Locks the row so two writers never drop each other's intents.
+    """
+    with transaction.atomic():
+        row = CallLog.objects.select_for_update().only("intents").get(pk=call.pk)
+        intents = list(row.intents or [])
+        if intent and intent not in intents:
+            intents.append(intent)
+            CallLog.objects.filter(pk=call.pk).update(
+                intents=intents, intent=primary_intent(intents), updated_at=timezone.now()
+            )
+    call.intents, call.intent = intents, primary_intent(intents)
+    return intents
+
+
+def call_record_exchange(
+    *,
+    call: CallLog,
+    caller_text: str,
+    reply_text: str,
+    intent: str,
+    latency_ms: int,
+    tool_calls: Iterable[ToolCallData] = (),
+    state: dict[str, Any],
+    expected_version: int,
+    confidence: float | None = None,
+) -> None:
+    """Store one conversational turn at once: the caller's words, the reply, its tool calls, the
+    intent and the conversation state for the next turn.
+
+    `state["v"]` is the state's version: the write happens only if the stored version is still
+    `expected_version` (and stores `expected_version + 1`), so two requests racing on one session
+    never interleave. Raises StaleCallState when another turn got there first.
+    """
+    intents = list(call.intents or [])
+    if intent and intent not in intents:
+        intents.append(intent)
+    new_state = {**state, "v": expected_version + 1}
+    with transaction.atomic():
+        changes: dict[str, Any] = {
+            "state": new_state,
+            "intents": intents,
+            "intent": primary_intent(intents),
+            "updated_at": timezone.now(),
+            "first_response_ms": Coalesce(F("first_response_ms"), Value(latency_ms)),
+        }
+        if confidence is not None:
+            changes["confidence"] = confidence
+        if not CallLog.objects.filter(pk=call.pk, state__v=expected_version).update(**changes):
+            raise StaleCallState(call.call_sid)
+        caller = CallTurn(call=call, role=CallTurn.Role.CALLER, text=caller_text, intent=intent)
+        reply = CallTurn(call=call, role=CallTurn.Role.ASSISTANT, text=reply_text, intent=intent, latency_ms=latency_ms)
+        CallTurn.objects.bulk_create([caller, reply])
+        ToolCall.objects.bulk_create(
+            ToolCall(
+                call=call,
+                name=t.name,
+                arguments=t.arguments,
+                result_summary=t.result_summary[:SUMMARY_MAX],
+                ok=t.ok,
+                latency_ms=max(0, t.latency_ms),
+            )
+            for t in tool_calls
+        )
+    call.state, call.intents, call.intent = new_state, intents, primary_intent(intents)
+    if call.first_response_ms is None:
+        call.first_response_ms = latency_ms
+
+
+def call_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
+    """Record that the call switched engines mid-call (the first reason is kept)."""
+    CallLog.objects.filter(pk=call.pk).update(engine=engine, updated_at=timezone.now())
+    CallLog.objects.filter(pk=call.pk, fallback_reason="").update(fallback_reason=reason[:255])
+    call.engine = engine
+    call.fallback_reason = call.fallback_reason or reason[:255]
+
+
+def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None, error: str = "") -> bool:
+    """Close the call: end time, duration, outcome (and error), each only if not already set.
+
+    Returns True if this call closed it, False if it was already closed (the outcome may still be
+    filled in if it was missing).
+    """
+    ended_at = ended_at or timezone.now()
+    duration = max(0, round((ended_at - call.started_at).total_seconds()))
+    with transaction.atomic():
+        closed = CallLog.objects.filter(pk=call.pk, ended_at__isnull=True).update(
+            ended_at=ended_at, duration_seconds=duration, status=CallLog.Status.COMPLETED, updated_at=timezone.now()
+        )
+        filled = CallLog.objects.filter(pk=call.pk, outcome="").update(outcome=outcome)
+        if error:
+            CallLog.objects.filter(pk=call.pk, error="").update(error=error)
+        if closed or filled:
+            _notify(call)
+    call.refresh_from_db(fields=["ended_at", "duration_seconds", "status", "outcome", "error"])
+    return bool(closed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Async wrappers for the voice pipeline and async views
+# ---------------------------------------------------------------------------------------------
+async def acall_start(
+    *,
+    shop: Shop,
+    call_sid: str,
+    channel: str,
+    caller_number: str | None,
+    engine: str,
+    started_at: dt.datetime | None = None,
+    state: dict[str, Any] | None = None,
+) -> CallLog:
+    return await sync_to_async(call_start)(
+        shop=shop,
+        call_sid=call_sid,
+        channel=channel,
+        caller_number=caller_number,
+        engine=engine,
+        started_at=started_at,
+        state=state,
+    )
+
+
+async def acall_add_turn(
+    *, call: CallLog, role: str, text: str, intent: str = "", latency_ms: int | None = None
+) -> CallTurn:
+    return await sync_to_async(call_add_turn)(call=call, role=role, text=text, intent=intent, latency_ms=latency_ms)
+
+
+async def acall_add_tool_call(
+    *,
+    call: CallLog,
+    name: str,
+    arguments: dict[str, Any] | None = None,
+    result_summary: str = "",
+    ok: bool = True,
+    latency_ms: int = 0,
+) -> ToolCall:
+    return await sync_to_async(call_add_tool_call)(
+        call=call, name=name, arguments=arguments, result_summary=result_summary, ok=ok, latency_ms=latency_ms
+    )
+
+
+async def acall_record_intent(*, call: CallLog, intent: str) -> list[str]:
+    return await sync_to_async(call_record_intent)(call=call, intent=intent)
+
+
+async def acall_record_exchange(
+    *,
+    call: CallLog,
+    caller_text: str,
+    reply_text: str,
+    intent: str,
+    latency_ms: int,
+    tool_calls: Iterable[ToolCallData] = (),
+    state: dict[str, Any],
+    expected_version: int,
+    confidence: float | None = None,
+) -> None:
+    await sync_to_async(call_record_exchange)(
+        call=call,
+        caller_text=caller_text,
+        reply_text=reply_text,
+        intent=intent,
+        latency_ms=latency_ms,
+        tool_calls=list(tool_calls),
+        state=state,
+        expected_version=expected_version,
+        confidence=confidence,
+    )
+
+
+async def acall_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
+    await sync_to_async(call_record_fallback)(call=call, engine=engine, reason=reason)
+
+
+async def acall_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None, error: str = "") -> bool:
+    return await sync_to_async(call_end)(call=call, outcome=outcome, ended_at=ended_at, error=error)
