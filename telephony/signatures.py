@@ -90,22 +90,23 @@ def request_url(request: HttpRequest) -> str:
 def check_signature(url: str, params: Mapping[str, Any], signature: str | None) -> Verdict:
     """Compare `signature` with Twilio's HMAC over `url` + sorted `params` (dict or QueryDict)."""
     token = settings.TWILIO_AUTH_TOKEN
+    where = url.split("?", 1)[0]  # GET webhooks carry the caller's number in the query: never log it
     if not token:
         if settings.DEBUG:
             logger.warning(
                 "TWILIO_AUTH_TOKEN is not set: accepting an UNSIGNED Twilio request to %s (DEBUG only; "
                 "outside DEBUG this is refused)",
-                url,
+                where,
             )
             return Verdict.UNCHECKED
-        logger.error("TWILIO_AUTH_TOKEN is not set: refusing Twilio request to %s", url)
+        logger.error("TWILIO_AUTH_TOKEN is not set: refusing Twilio request to %s", where)
         return Verdict.NOT_CONFIGURED
     if not signature:
-        logger.warning("Twilio request to %s without %s", url, SIGNATURE_HEADER)
+        logger.warning("Twilio request to %s without %s", where, SIGNATURE_HEADER)
         return Verdict.MISSING
     if RequestValidator(token).validate(url, params, signature):
         return Verdict.VALID
-    logger.warning("Twilio request to %s with a bad signature", url)
+    logger.warning("Twilio request to %s with a bad signature", where)
     return Verdict.INVALID
 
 

@@ -95,6 +95,14 @@ def test_it_accepts_get_webhooks_signed_over_the_url_with_its_query(twilio, shop
     assert root.find("Connect/Stream") is not None
 
 
+def test_it_never_logs_the_callers_number_from_a_get_query(twilio, shop, client, caplog):
+    with caplog.at_level(logging.WARNING, logger="telephony.signatures"):
+        response = client.get(f"{VOICE}?{urlencode(call_params())}", headers={"X-Twilio-Signature": "Zm9yZ2Vk"})
+    assert response.status_code == 403
+    assert "bad signature" in caplog.text
+    assert "5555550123" not in caplog.text
+
+
 def test_it_answers_503_when_no_auth_token_is_configured_outside_debug(twilio, shop, settings):
     settings.TWILIO_AUTH_TOKEN = ""
     settings.DEBUG = False
