@@ -14,5 +14,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("telephony/", include("telephony.urls")),
+    path("", include("calls.urls")),
     path("", include("shops.urls")),
 ]
