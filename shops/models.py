@@ -310,3 +310,51 @@ class Invitation(models.Model):
     @staticmethod
     def new_token() -> str:
         return secrets.token_urlsafe(32)
+
+
+class WorkOrderImport(models.Model):
+    """One uploaded CSV of work orders and what importing it did.
+
+    The file's bytes live in the row (not on a local disk) so a Celery worker on another machine can
+    read them. Status: `preview` (admin upload waiting for the staff member's confirmation; never
+    picked up by a worker) → or `pending` (queued for a worker) → `running` → `done` (imported, or
+    rejected with a reason) / `failed` (crashed; the bytes are kept so it can be retried).
+    """
+
+    class Status(models.TextChoices):
+        PREVIEW = "preview", "Awaiting confirmation"
+        PENDING = "pending", "Pending"
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    MAX_ERRORS = 500
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="work_order_imports")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    content = models.BinaryField()
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    rows_done = models.PositiveIntegerField(default=0)
+    rows_total = models.PositiveIntegerField(null=True, blank=True)
+    created = models.PositiveIntegerField(default=0)
+    updated = models.PositiveIntegerField(default=0)
+    skipped = models.PositiveIntegerField(default=0)
+    # [{"line": 3, "column": "Phone", "reason": "..."}], the first MAX_ERRORS of them.
+    errors = models.JSONField(default=list, blank=True)
+    rejected = models.TextField(blank=True, help_text="Why the whole file was refused (nothing was changed).")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["shop", "-created_at"], name="woimport_shop_created_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.filename} → {self.shop} ({self.get_status_display()})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in {self.Status.DONE, self.Status.FAILED}
