@@ -10,6 +10,7 @@ synthesis instead of the whole reply's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import shutil
 import subprocess
@@ -143,7 +144,13 @@ class Synthesizer:
             )
         except (FileNotFoundError, PermissionError) as exc:
             raise TTSUnavailable(f"Cannot run {self.binary}: {exc}. {ESPEAK_INSTALL_HINT}") from exc
-        wav, err = await proc.communicate(text.encode())
+        try:
+            wav, err = await proc.communicate(text.encode())
+        except BaseException:  # cancelled (e.g. the caller barged in): don't leave espeak-ng running
+            with contextlib.suppress(ProcessLookupError):
+                proc.kill()
+            await asyncio.shield(proc.wait())
+            raise
         audio = self._check_and_decode(proc.returncode, wav, err, fmt)
         self._store(key, audio)
         return audio
@@ -197,6 +204,8 @@ class Synthesizer:
         finally:
             if next_task is not None:
                 next_task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, TTSError):
+                    await next_task
 
     def cache_clear(self) -> None:
         self._cache.clear()

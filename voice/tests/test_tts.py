@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+import os
 import shutil
 
 import pytest
@@ -103,3 +105,23 @@ def test_it_runs_speech_through_a_phone_line():
     phoned = through_phone(pcm, 16000)
     assert abs(len(phoned) - len(pcm)) <= 8
     assert abs(audio.dbfs(phoned, PCM16_16K) - audio.dbfs(pcm, PCM16_16K)) < 3
+
+
+async def test_it_stops_espeak_when_synthesis_is_cancelled(tmp_path):
+    pidfile = tmp_path / "pid"
+    slow = tmp_path / "espeak-ng"
+    slow.write_text(f"#!/bin/sh\necho $$ > {pidfile}\nexec sleep 30\n")
+    slow.chmod(0o755)
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(Synthesizer(binary=str(slow)).synthesize("hello", MULAW_8K), timeout=1.0)
+    pid = int(pidfile.read_bytes())
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left running
+        os.kill(pid, 0)
+
+
+@needs_espeak
+async def test_it_leaves_no_synthesis_running_when_a_stream_is_abandoned():
+    synth = Synthesizer(cache_size=0)
+    stream = synth.stream("First sentence here. " + "And a much longer second sentence follows it. " * 5, MULAW_8K)
+    assert await anext(stream)
+    await stream.aclose()  # barge-in: the caller interrupted after the first sentence
