@@ -13,6 +13,7 @@ async def test_it_serves_http_through_the_asgi_app():
     assert response["status"] == 200
 
 
+@pytest.mark.django_db(transaction=True)  # Channels' denier closes old DB connections like any consumer
 async def test_it_rejects_websockets_from_foreign_origins():
     communicator = WebsocketCommunicator(application, "/ws/anything/", headers=[(b"origin", b"https://evil.test")])
     connected, _ = await communicator.connect()
