@@ -55,7 +55,8 @@ def column_chart(
     left, top, bottom_margin = 40, 10, 28
     plot_h = height - top - bottom_margin
     plot_w = width - left - 8
-    top_value = nice_max(max((v for _, v in points), default=0))
+    # At least 0..4 so a quiet week gets whole-number ticks rather than 0.25 steps.
+    top_value = max(nice_max(max((v for _, v in points), default=0)), 4)
     n = max(len(points), 1)
     slot = plot_w / n
     gap = min(4.0, slot * 0.2)
@@ -100,9 +101,9 @@ class BarList:
     title: str
 
 
-def bar_list(items: Sequence[tuple[str, float]], *, title: str, width: int = 720) -> BarList:
+def bar_list(items: Sequence[tuple[str, float]], *, title: str, width: int = 460) -> BarList:
     """Horizontal bars with their label on the left and count + share on the right (intents, outcomes)."""
-    label_w, value_w, row_h, bar_h = 170, 90, 30, 18
+    label_w, value_w, row_h, bar_h = 150, 90, 30, 18
     total = sum(v for _, v in items) or 1
     top_value = max((v for _, v in items), default=0) or 1
     plot_w = width - label_w - value_w
