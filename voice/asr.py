@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from shops.models import Shop
 
-MODEL_VERSION = 1  # bump when the corpus or the builder changes: old cached models are then rebuilt
+MODEL_VERSION = 2  # bump when the corpus or the builder changes: old cached models are then rebuilt
 SAMPLE_RATE = 16000
 DEFAULT_CACHE_DIR = Path(os.environ.get("VOICE_ASR_CACHE_DIR", Path(tempfile.gettempdir()) / "voice-receptionist-asr"))
 
@@ -403,7 +403,9 @@ def build_corpus(vocabulary: ShopVocabulary, *, samples_per_template: int = 12) 
     ro_numbers = list(vocabulary.ro_numbers) or ["1001", "2345"]
 
     def year() -> str:
-        return number_words(rng.randint(2005, 2025))
+        n = rng.randint(2005, 2025)
+        # "twenty eighteen" and "two thousand eighteen" are both common
+        return number_words(n) if n < 2010 or rng.random() < 0.7 else f"two thousand {number_words(n % 100)}"
 
     def fill(template: str, vehicle: tuple[str, str] | None = None, name: str | None = None) -> str:
         make, model = vehicle or rng.choice(vehicles)
