@@ -1,0 +1,152 @@
+"""`POST /api/voice/chat`: talk to a shop's receptionist in text (design.md, Text contract).
+
+Request  {"shop": "<slug>", "message": "...", "session": "<id, optional>", "caller": "+1…, optional"}
+Response {"reply", "session", "intent", "tools": [{"name", "arguments", "ok"}], "transfer", "end"}
+
+Authenticated by a logged-in member of the shop (session cookie, with CSRF: a page posts with the
+X-CSRFToken header) or `Authorization: Bearer <shop API token>` (no CSRF: not a browser credential).
+Errors are JSON `{"error": "..."}`: 400 bad request, 401 no/invalid credentials, 403 credentials for
+another shop, 404 unknown session, 409 session ended or busy, 429 rate limited (with Retry-After).
+The view only parses, authorises and shapes JSON; the conversation is voice.conversation's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest, JsonResponse
+from django.middleware.csrf import CsrfViewMiddleware
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from calls.models import CallLog
+from shops.models import Membership, Shop
+from shops.phones import to_e164
+from voice import ratelimit
+from voice.conversation import MAX_TEXT_CHARS, ConversationService, SessionBusy, SessionClosed
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_RATE = "30/m"
+
+
+def _error(status: int, message: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    return response
+
+
+@dataclass
+class Credentials:
+    shop: Shop | None = None  # the token's shop (Bearer)
+    user: AbstractBaseUser | AnonymousUser | None = None  # the logged-in user (session)
+    rate_key: str = ""
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    def _reject(self, request: HttpRequest, reason: str) -> str:  # type: ignore[override]
+        return reason
+
+
+def _csrf_failure(request: HttpRequest) -> str | None:
+    """CSRF protection for cookie-authenticated requests (the view itself is csrf_exempt for Bearer)."""
+    check = _CsrfCheck(lambda req: None)  # type: ignore[arg-type, return-value]
+    check.process_request(request)
+    return check.process_view(request, None, (), {})  # type: ignore[arg-type, return-value]
+
+
+def _client_ip(request: HttpRequest) -> str:
+    return request.META.get("REMOTE_ADDR", "") or "unknown"
+
+
+async def _credentials(request: HttpRequest) -> Credentials | JsonResponse:
+    header = request.headers.get("Authorization", "")
+    if header:
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            return _error(401, "Use 'Authorization: Bearer <shop API token>'.", WWW_Authenticate="Bearer")
+        token = token.strip()
+        shop = await sync_to_async(Shop.for_api_token)(token)
+        if shop is None:
+            return _error(401, "Invalid API token.", WWW_Authenticate="Bearer")
+        return Credentials(shop=shop, rate_key="token:" + hashlib.sha256(token.encode()).hexdigest()[:24])
+    user = await request.auser()
+    if not user.is_authenticated:
+        return _error(401, "Log in, or send 'Authorization: Bearer <shop API token>'.", WWW_Authenticate="Bearer")
+    if reason := await sync_to_async(_csrf_failure)(request):
+        return _error(403, f"CSRF check failed: {reason}. Send the X-CSRFToken header.")
+    return Credentials(user=user, rate_key=f"user:{user.pk}")
+
+
+def _parse(request: HttpRequest) -> dict[str, Any] | JsonResponse:
+    try:
+        body = json.loads(request.body or b"")
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "The body must be JSON.")
+    if not isinstance(body, dict):
+        return _error(400, "The body must be a JSON object.")
+    message = body.get("message")
+    if not isinstance(message, str) or not message.strip():
+        return _error(400, "'message' is required: what the caller said.")
+    if len(message) > MAX_TEXT_CHARS:
+        return _error(400, f"'message' is too long (at most {MAX_TEXT_CHARS} characters).")
+    if not isinstance(body.get("shop"), str) or not body["shop"]:
+        return _error(400, "'shop' is required: the shop's slug.")
+    for key in ("session", "caller"):
+        if body.get(key) is not None and not isinstance(body[key], str):
+            return _error(400, f"'{key}' must be a string.")
+    return body
+
+
+@csrf_exempt
+@require_POST
+async def chat(request: HttpRequest) -> JsonResponse:
+    credentials = await _credentials(request)
+    rate = ratelimit.Rate.parse(getattr(settings, "VOICE_CHAT_RATE_LIMIT", DEFAULT_RATE))
+    key = credentials.rate_key if isinstance(credentials, Credentials) else f"ip:{_client_ip(request)}"
+    if (retry_after := await ratelimit.ahit(f"voice-chat:{key}", rate)) is not None:
+        return _error(429, "Too many requests; slow down.", Retry_After=str(retry_after))
+    if isinstance(credentials, JsonResponse):
+        return credentials
+
+    body = _parse(request)
+    if isinstance(body, JsonResponse):
+        return body
+    shop = await Shop.objects.filter(slug=body["shop"]).afirst()
+    if shop is None:
+        return _error(400, f"Unknown shop {body['shop'][:60]!r}.")
+    if credentials.shop is not None and credentials.shop.pk != shop.pk:
+        return _error(403, "This API token belongs to another shop.")
+    if credentials.user is not None and not await Membership.objects.filter(user=credentials.user, shop=shop).aexists():
+        return _error(403, "You are not a member of this shop.")
+
+    caller = None
+    if body.get("caller"):
+        caller = to_e164(body["caller"], shop.country)
+        if caller is None:
+            return _error(400, "'caller' must be a phone number, e.g. +15555550123.")
+
+    if body.get("session"):
+        service = await ConversationService.resume(shop=shop, call_sid=body["session"][:64])
+        if service is None or service.call.channel != CallLog.Channel.CHAT:
+            return _error(404, "Unknown session. Omit 'session' to start a new conversation.")
+        if caller and caller != service.call.caller_number:
+            return _error(400, "'caller' cannot change during a session.")
+    else:
+        service = await ConversationService.start(shop=shop, channel=CallLog.Channel.CHAT, caller_number=caller)
+
+    try:
+        result = await service.handle_turn(body["message"])
+    except SessionClosed:
+        return _error(409, "This conversation has ended. Omit 'session' to start a new one.")
+    except SessionBusy:
+        return _error(409, "Another message for this session is being answered; send yours again.")
+    return JsonResponse(result.as_json(service.call_sid))
