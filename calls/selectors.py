@@ -118,12 +118,13 @@ def _parse_cursor(value: str) -> tuple[dt.datetime, int] | None:
 COUNT_CAP = 1000
 
 
-def keyset_page(qs: QuerySet[CallLog], *, older: str = "", newer: str = "", size: int = 50) -> Page:
+def keyset_page(qs: QuerySet[CallLog], *, older: str = "", newer: str = "", size: int = 50, count: bool = True) -> Page:
     """One page of `qs` (ordered newest first) after the `older` cursor or before the `newer` one.
 
     Keyset pagination: the database seeks straight to the cursor on (shop, started_at, id) instead of
     counting and skipping rows, so page 1 and page 2,000 of 100,000 calls cost the same. The total is
-    counted only up to COUNT_CAP ("1,000+ calls").
+    counted only on the first page, only up to COUNT_CAP ("1,000+ calls"), and only when `count`: a
+    selective filter would make even a capped count read every one of the shop's calls.
     """
     rows_qs = qs.only(*LIST_COLUMNS)
     older_key = _parse_cursor(older) if older else None
@@ -131,7 +132,9 @@ def keyset_page(qs: QuerySet[CallLog], *, older: str = "", newer: str = "", size
     if newer_key is not None:
         at, pk = newer_key
         rows = list(
-            rows_qs.filter(Q(started_at__gt=at) | Q(started_at=at, id__gt=pk)).order_by("started_at", "id")[: size + 1]
+            rows_qs.filter(Q(started_at__gte=at), Q(started_at__gt=at) | Q(id__gt=pk)).order_by("started_at", "id")[
+                : size + 1
+            ]
         )
         has_more_newer = len(rows) > size
         rows = list(reversed(rows[:size]))
@@ -141,12 +144,13 @@ def keyset_page(qs: QuerySet[CallLog], *, older: str = "", newer: str = "", size
     else:
         if older_key is not None:
             at, pk = older_key
-            rows_qs = rows_qs.filter(Q(started_at__lt=at) | Q(started_at=at, id__lt=pk))
+            # (started_at, id) < (at, pk), written so the database can range-scan the index on started_at.
+            rows_qs = rows_qs.filter(Q(started_at__lte=at), Q(started_at__lt=at) | Q(id__lt=pk))
         rows = list(rows_qs[: size + 1])
         page = Page(rows=rows[:size])
         page.older = _cursor(rows[size - 1]) if len(rows) > size else None
         page.newer = _cursor(rows[0]) if rows and older_key is not None else None
-    total = qs.order_by()[: COUNT_CAP + 1].count() if not (older or newer) else None
+    total = qs.order_by()[: COUNT_CAP + 1].count() if count and not (older or newer) else None
     if total is not None:
         page.count_label = (
             f"{COUNT_CAP:,}+ calls" if total > COUNT_CAP else f"{total:,} call{'s' if total != 1 else ''}"

@@ -31,9 +31,14 @@ def call_list(request: DashboardRequest, slug: str) -> HttpResponse:
     membership = get_membership_for_user(request.user, slug)
     shop = membership.shop
     form = CallFilterForm(request.GET or None)
-    qs = selectors.calls_for_shop(shop, form.filters())
+    filters = form.filters()
+    qs = selectors.calls_for_shop(shop, filters)
     page = selectors.keyset_page(
-        qs, older=request.GET.get("older", ""), newer=request.GET.get("newer", ""), size=PAGE_SIZE
+        qs,
+        older=request.GET.get("older", ""),
+        newer=request.GET.get("newer", ""),
+        size=PAGE_SIZE,
+        count=filters == selectors.CallFilters(),  # unfiltered only: see keyset_page
     )
     query = request.GET.copy()
     for key in ("older", "newer"):
