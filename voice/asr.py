@@ -36,6 +36,8 @@ from functools import cache, lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from voice.audio import PCM16_16K, AudioConverter, AudioFormat
+
 if TYPE_CHECKING:
     from shops.models import Shop
 
@@ -705,7 +707,7 @@ class Recognizer:
     """One PocketSphinx decoder. `model=None` uses the bundled general English LM; otherwise a directory
     from `build_domain_model`. Thread-safe (one utterance at a time); share it through `get_recognizer`."""
 
-    CHUNK_BYTES = 8000  # 0.25 s: the decoder holds the GIL while it works, so feed it in small bites
+    CHUNK_BYTES = 3200  # 0.1 s: the decoder holds the GIL while it works, so feed it in small bites
 
     def __init__(self, model: Path | str | None = None, *, loglevel: str = "FATAL") -> None:
         from pocketsphinx import Decoder
@@ -818,7 +820,9 @@ class Utterance:
 
 
 class UtteranceDetector:
-    """Turns a stream of PCM16 16 kHz (chunks of any size) into `SpeechStarted` and `Utterance` events.
+    """Turns a stream of audio (chunks of any size) into `SpeechStarted` and `Utterance` events; the
+    utterances' audio is PCM16 16 kHz, ready for `Recognizer.decode`. Give `input_format=MULAW_8K` to
+    feed Twilio frames directly (they are converted, with resampler state kept across frames).
 
     Built on PocketSphinx's `Endpointer`: speech starts when `ratio` of a `window`-second window is voiced
     and ends when `ratio` of it is not, so both events arrive about `window` seconds late; a longer window
@@ -833,8 +837,11 @@ class UtteranceDetector:
         vad_mode: int = 0,
         max_seconds: float = 15.0,
         min_seconds: float = 0.1,
+        input_format: AudioFormat = PCM16_16K,
     ) -> None:
         from pocketsphinx import Endpointer
+
+        self._converter = AudioConverter(input_format, PCM16_16K)
 
         self._endpointer = Endpointer(window=window, ratio=ratio, vad_mode=vad_mode, sample_rate=SAMPLE_RATE)
         self.frame_bytes: int = self._endpointer.frame_bytes
@@ -849,8 +856,8 @@ class UtteranceDetector:
     def in_speech(self) -> bool:
         return bool(self._endpointer.in_speech)
 
-    def feed(self, pcm: bytes) -> list[SpeechStarted | Utterance]:
-        self._pending += pcm
+    def feed(self, audio: bytes) -> list[SpeechStarted | Utterance]:
+        self._pending += self._converter.convert(audio)
         events: list[SpeechStarted | Utterance] = []
         usable = len(self._pending) // self.frame_bytes * self.frame_bytes
         for i in range(0, usable, self.frame_bytes):

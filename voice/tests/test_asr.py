@@ -24,7 +24,7 @@ from voice.asr import (
     number_words,
     train_arpa,
 )
-from voice.audio import MULAW_8K, PCM16_16K, AudioConverter, silence
+from voice.audio import MULAW_8K, PCM16_16K, silence
 from voice.testing.speech import caller_audio, caller_frames, through_phone
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
@@ -152,12 +152,11 @@ def test_it_shares_one_decoder_per_model(domain_model):
 
 @needs_espeak
 def test_it_finds_utterances_at_the_right_times():
-    to_16k = AudioConverter(MULAW_8K, PCM16_16K)
-    detector = UtteranceDetector()
+    detector = UtteranceDetector(input_format=MULAW_8K)
     frames = caller_frames("yes", lead_ms=1000, trail_ms=1200) + caller_frames("goodbye then", trail_ms=1000)
     events = []
     for frame in frames:  # exactly what the Twilio path delivers: 20 ms μ-law frames
-        events += detector.feed(to_16k.convert(frame))
+        events += detector.feed(frame)
     events += detector.flush()
 
     starts = [e for e in events if isinstance(e, SpeechStarted)]
