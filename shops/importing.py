@@ -36,17 +36,18 @@ from __future__ import annotations
 import codecs
 import csv
 import datetime as dt
+import functools
 import io
 import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO, Any, BinaryIO
 
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, models, transaction
 from django.utils import timezone
 
 from shops.models import BusinessHours, Shop, WorkOrder, WorkOrderImport
@@ -238,7 +239,11 @@ def import_work_orders(
                 shop=shop, source=source, dry_run=dry_run, progress=progress, batch_size=batch_size, report=report
             ).run(stream)
     except OSError as exc:
-        report.rejected = f"The file could not be read ({exc.strerror or exc})."
+        reason = f"The file could not be read ({exc.strerror or exc})."
+        if report.created or report.updated:  # batches before the failure are saved: say so
+            report.add_error(RowError(0, "", reason))
+        else:
+            report.rejected = reason
     logger.info(
         "work order import shop=%s source=%s dry_run=%s created=%d updated=%d skipped=%d rejected=%s seconds=%.2f",
         shop.slug,
@@ -308,7 +313,7 @@ class _Importer:
     # -- reading -------------------------------------------------------------------------------
     def run(self, stream: IO[bytes]) -> None:
         total_lines = _count_lines(stream) if self.progress else None
-        head = stream.read(SNIFF_BYTES)
+        head = _read_up_to(stream, SNIFF_BYTES)
         at_eof = len(head) < SNIFF_BYTES
         encoding, reason = _sniff_encoding(head, at_eof=at_eof)
         if reason:
@@ -321,12 +326,13 @@ class _Importer:
         reader = csv.reader(text, delimiter=_sniff_delimiter(head_text), skipinitialspace=True)
         rows = _numbered(reader)
 
-        header_line, header = next(((n, row) for n, row in rows if any(c.strip() for c in row)), (0, []))
+        try:
+            header_line, header = next(((n, row) for n, row in rows if any(c.strip() for c in row)), (0, []))
+        except _Unreadable as exc:
+            self.report.rejected = f"This does not read as a CSV file ({exc.reason})."
+            return
         if not header:
             self.report.rejected = "The file is empty."
-            return
-        if header_line < 0:
-            self.report.rejected = f"This does not read as a CSV file ({header[0]})."
             return
         parser = _RowParser(shop=self.shop, header=header)
         if parser.missing:
@@ -339,36 +345,34 @@ class _Importer:
 
         pending: dict[str, tuple[int, dict[str, Any]]] = {}
         any_rows = False
-        last_line = header_line
-        for line, cells in rows:
-            if line < 0:  # the csv module gave up (e.g. a cell larger than its limit)
-                self.report.add_error(RowError(-line, "", f"Stopped reading here: {cells[0]}"))
-                self.report.skipped += 1
-                break
-            last_line = line
-            if not any(c.strip() for c in cells):
-                continue
-            any_rows = True
-            number, values, errors = parser.parse(cells, line)
-            if errors:
-                self.report.skipped += 1
-                for error in errors:
-                    self.report.add_error(error)
-                continue
-            pending.pop(number, None)  # a repeated number: the last row wins, in file order
-            pending[number] = (line, values)
-            if len(self.report.preview) < PREVIEW_ROWS:
-                self.report.preview.append({"line": line, "number": number, **values})
-            if len(pending) >= self.batch_size:
-                self._flush(pending)
-                pending = {}
-                self._progress(reader.line_num - header_line, rows_total)
+        try:
+            for line, cells in rows:
+                if not any(c.strip() for c in cells):
+                    continue
+                any_rows = True
+                number, values, errors = parser.parse(cells, line)
+                if errors:
+                    self.report.skipped += 1
+                    for error in errors:
+                        self.report.add_error(error)
+                    continue
+                pending.pop(number, None)  # a repeated number: the last good row wins, in file order
+                pending[number] = (line, values)
+                if len(self.report.preview) < PREVIEW_ROWS:
+                    self.report.preview.append({"line": line, "number": number, **values})
+                if len(pending) >= self.batch_size:
+                    self._flush(pending)
+                    pending = {}
+                    self._progress(reader.line_num - header_line, rows_total)
+        except _Unreadable as exc:  # e.g. a cell over the csv module's size limit; keep what came before
+            self.report.add_error(RowError(exc.line, "", f"stopped reading here: {exc.reason}"))
+            self.report.skipped += 1
         if not any_rows:
             self.report.rejected = "The file has a header but no work orders."
             self.report.ignored_columns = []
             return
         self._flush(pending)
-        done = max(last_line, reader.line_num) - header_line
+        done = reader.line_num - header_line
         self._progress(done, done)
 
     def _progress(self, done: int, total: int | None) -> None:
@@ -421,21 +425,32 @@ class _Importer:
         )
 
 
-def _numbered(reader: Iterable[list[str]]) -> Iterator[tuple[int, list[str]]]:
-    """(first physical line of the record, cells); a csv.Error ends it as (-line, [message])."""
-    line_num = getattr(reader, "line_num", 0)
-    iterator = iter(reader)
+class _Unreadable(Exception):
+    def __init__(self, line: int, reason: str) -> None:
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _numbered(reader: Any) -> Iterator[tuple[int, list[str]]]:
+    """(first physical line of the record, its cells); raises _Unreadable where the csv module gives up."""
     while True:
-        start = line_num + 1
+        start = reader.line_num + 1
         try:
-            cells = next(iterator)
+            cells = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield -start, [str(exc)]
-            return
-        line_num = reader.line_num  # type: ignore[attr-defined]
+            raise _Unreadable(start, str(exc)) from exc
         yield start, cells
+
+
+def _read_up_to(stream: IO[bytes], size: int) -> bytes:
+    """`size` bytes, fewer only at the end of the file (a raw stream may return less per read)."""
+    chunks, got = [], 0
+    while got < size and (chunk := stream.read(size - got)):
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
 
 
 def _count_lines(stream: IO[bytes]) -> int | None:
@@ -499,16 +514,10 @@ def _sniff_delimiter(text: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # One row
 # ---------------------------------------------------------------------------------------------
-_MAX_LENGTH = {
-    name: WorkOrder._meta.get_field(name).max_length  # type: ignore[union-attr]
-    for name in (
-        "number",
-        "customer_name",
-        "vehicle_make",
-        "vehicle_model",
-        "vehicle_plate",
-        "external_id",
-    )
+_MAX_LENGTH: dict[str, int] = {
+    field.name: field.max_length
+    for field in WorkOrder._meta.get_fields()
+    if isinstance(field, models.CharField) and field.max_length
 }
 
 
@@ -555,6 +564,10 @@ class _RowParser:
             fields.append("promised_at")
         self.fields = fields
         self._closing: dict[int, dt.time] | None = None
+        # Statuses, years and promised dates repeat down a file; parse each distinct text once.
+        self._status_of = functools.lru_cache(maxsize=1024)(lambda label: _STATUS_KEYS.get(_key(label)))
+        self._year_of = functools.lru_cache(maxsize=1024)(functools.partial(_parse_year, max_year=self.max_year))
+        self._promised_at = functools.lru_cache(maxsize=4096)(self._read_promised)
 
     def _promised_columns(self) -> tuple[list[int], list[int]]:
         """Promised date+time as two columns ('Promised Date', 'Promised Time') or one."""
@@ -633,7 +646,7 @@ class _RowParser:
             values["vin_last6"] = re.sub(r"[^0-9A-Za-z]", "", vin).upper()[-6:]
 
         label, column = self._get(cells, "status")
-        status = _STATUS_KEYS.get(_key(label))
+        status = self._status_of(label)
         if not label:
             error(column, "status is empty")
         elif status is None:
@@ -663,7 +676,7 @@ class _RowParser:
         if "vehicle_year" in self.fields:
             values["vehicle_year"] = None
             if year:
-                parsed = _parse_year(year, max_year=self.max_year)
+                parsed = self._year_of(year)
                 if parsed is None:
                     error(year_column, f"not a vehicle year between 1900 and {self.max_year}: {year[:20]!r}")
                 values["vehicle_year"] = parsed
@@ -677,14 +690,22 @@ class _RowParser:
     def _promised(self, cells: list[str], error: Callable[[str, str], None]) -> dt.datetime | None:
         date_text, date_column = self._first(cells, self.promised_date)
         time_text, time_column = self._first(cells, self.promised_time)
+        value, problem = self._promised_at(date_text, time_text)
+        if problem:
+            in_time_column, reason = problem
+            error(time_column if in_time_column else date_column, reason)
+        return value
+
+    def _read_promised(self, date_text: str, time_text: str) -> tuple[dt.datetime | None, tuple[bool, str] | None]:
+        """(aware datetime or None, None) or (None, (is the problem in the time column, reason))."""
         if not date_text:
-            if time_text:
-                error(time_column, "a promised time without a date")
-            return None
+            return None, ((True, "a promised time without a date") if time_text else None)
         parsed = parse_datetime_text(date_text)
         if parsed is None:
-            error(date_column, f"not a date we can read: {date_text[:40]!r} (use MM/DD/YYYY, YYYY-MM-DD or Nov 4 2026)")
-            return None
+            return None, (
+                False,
+                f"not a date we can read: {date_text[:40]!r} (use MM/DD/YYYY, YYYY-MM-DD or Nov 4 2026)",
+            )
         if isinstance(parsed, dt.datetime):
             day, clock, tzinfo = parsed.date(), parsed.timetz().replace(tzinfo=None), parsed.tzinfo
         else:
@@ -692,10 +713,9 @@ class _RowParser:
         if time_text:
             separate = parse_time_text(time_text)
             if separate is None:
-                error(time_column, f"not a time we can read: {time_text[:20]!r}")
-                return None
+                return None, (True, f"not a time we can read: {time_text[:20]!r}")
             clock = separate
-        return dt.datetime.combine(day, clock, tzinfo=tzinfo or self.tz)
+        return dt.datetime.combine(day, clock, tzinfo=tzinfo or self.tz), None
 
     def _closing_time(self, weekday: int) -> dt.time:
         if self._closing is None:

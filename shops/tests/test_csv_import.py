@@ -742,3 +742,13 @@ def test_it_marks_a_crashed_import_failed_and_keeps_the_file(shop, monkeypatch):
     assert job.status == WorkOrderImport.Status.FAILED
     assert job.finished_at is not None
     assert bytes(job.content) == b"RO,Status\r\n1,Ready\r\n"
+
+
+def test_it_keeps_the_rows_before_a_record_the_csv_reader_gives_up_on(shop):
+    huge = "x" * 200_000  # over the csv module's field size limit
+    report = run(shop, make_csv([row("1"), row("2", services=huge), row("3")]))
+
+    assert report.created == 1
+    assert [(e.line, e.column) for e in report.errors] == [(3, "")]
+    assert report.errors[0].reason.startswith("stopped reading here: field larger than field limit")
+    assert report.exit_code == 1
