@@ -84,7 +84,7 @@ class FakeChatServer:
                 if self.path.rstrip("/") != "/v1/chat/completions":
                     self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}).encode())
                     return
-                reply = fake._next(body, dict(self.headers))
+                reply = fake._next(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.hold is not None:
                     reply.hold.wait(timeout=30)
                 if reply.raw is not None:
@@ -107,12 +107,11 @@ class FakeChatServer:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/v1"
+        return f"http://127.0.0.1:{self._server.server_port}/v1"
 
     def _next(self, body: dict[str, Any], headers: dict[str, str]) -> Reply:
         with self._lock:
