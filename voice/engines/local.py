@@ -20,6 +20,7 @@ from voice.tools import ToolResult
 
 UNKNOWN_LIMIT = 3
 FAILED_FACTS = "local.failed_facts"  # in state.scratch: the facts that last failed to verify
+SERVICE_ASKED = "local.service_asked"  # in state.scratch: the caller's last question naming a service
 
 ANYTHING_ELSE = (
     "Is there anything else I can help you with?",
@@ -35,7 +36,7 @@ NOT_UNDERSTOOD = (
 )
 GREETING_REPLY = (
     "Hi! How can I help you today? I can check on your vehicle, or tell you our hours, location or services.",
-    "Hello! What can I do for you? I can look up your car's status, or give you our hours, address or services.",
+    "Hello! What can I help you with? I can look up your car's status, or give you our hours, address or services.",
 )
 OFFER_AFTER_UNKNOWN = (
     "I'm sorry, I'm having trouble understanding. Would you like me to connect you with someone at the shop?"
@@ -136,11 +137,21 @@ class _Turn:
         elif intent == Intent.GET_LOCATION:
             result = await self.tool("get_location")
         else:
-            result = await self.tool("list_services", query=self.turn.text)
+            result = await self.tool("list_services", query=self.service_query())
         offered = bool(result.data.get("offer_transfer"))
         if offered:
             self.offer(intent.lower())
         return result.speak, offered
+
+    def service_query(self) -> str:
+        """The caller's words about a service; a follow-up ("how much is it?") keeps the service asked about."""
+        scratch = self.state.scratch
+        if self.u.services:
+            scratch[SERVICE_ASKED] = self.turn.text
+            return self.turn.text
+        if scratch.get(SERVICE_ASKED) and self.state.topic == Intent.GET_SERVICES:
+            return f"{scratch[SERVICE_ASKED]} {self.turn.text}"
+        return self.turn.text
 
     async def extras(self, *, exclude: Intent) -> str:
         """Answer one more public question asked in the same breath ("...and what time do you close?")."""

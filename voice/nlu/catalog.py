@@ -56,19 +56,33 @@ CONCEPTS: dict[str, tuple[str, ...]] = {
     "diesel": ("diesel", "diesels"),
 }  # fmt: skip
 
+
+def _singular(word: str) -> str:
+    """A crude singular, applied alike to phrases and questions ("timing belts" = "timing belt")."""
+    if len(word) > 4 and word.endswith("ies"):
+        return word[:-3] + "y"
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
 _PHRASE_TO_CONCEPTS: dict[tuple[str, ...], set[str]] = {}
 for _concept, _phrases in CONCEPTS.items():
     for _phrase in _phrases:
-        _PHRASE_TO_CONCEPTS.setdefault(tuple(_phrase.split()), set()).add(_concept)
+        _PHRASE_TO_CONCEPTS.setdefault(tuple(_singular(w) for w in _phrase.split()), set()).add(_concept)
 _LONGEST = max(len(p) for p in _PHRASE_TO_CONCEPTS)
 # Words too general to match a service on their own ("service", "fluid" name half the list).
-_WEAK = {"service", "fluid", "fluids", "tune", "filter", "leak", "code", "codes", "scan", "noise", "timing", "hose"}
+_WEAK = {"service", "fluid", "tune", "filter", "leak", "code", "scan", "noise", "timing", "hose"}
 _GENERIC_WORDS = {"and", "or", "the", "a", "of", "for", "per", "to", "with", "change", "replacement", "repair",
                   "service", "services", "check", "new", "job", "axle", "system"}  # fmt: skip
 
 
 def concepts_in(words: Sequence[str]) -> list[str]:
-    """The service concepts a sequence of normalised words mentions, in order, longest phrases first."""
+    """The service concepts a sequence of normalised words mentions, in order, longest phrases first.
+
+    Plurals count as their singular ("windshields", "batteries").
+    """
+    words = [_singular(w) for w in words]
     found: list[str] = []
     i = 0
     while i < len(words):

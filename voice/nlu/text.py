@@ -132,6 +132,7 @@ _FIXES = {
     "rep": "representative",
     "ppl": "people",
     "ok": "okay",
+    "k": "okay",
     "kk": "okay",
     "yea": "yeah",
     "ye": "yeah",
@@ -181,7 +182,8 @@ COMMON_WORDS = word_set(
     many may maybe me mean might mind minute minutes monday more morning most much must my name need needs never
     new next nice night no none noon not nothing now number of off office oh okay old on once one only open or
     other our out over own part parts past people person phone pick place please point pretty put quick quite
-    ran rather ready real really record red right road said same saturday saw say see seen send set she shop
+    operation operations ran rather ready real really record red right road said same saturday saw say see seen
+    send set she shop
     should show side since so some someone something soon sorry sound start still stop street stuff sunday
     sure take talk tell than thank thanks that the their them then there these they thing things think this
     those though three through thursday time times tired to today told tomorrow too took tuesday two under

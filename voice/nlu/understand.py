@@ -91,7 +91,20 @@ CUES: dict[Intent, list[tuple[re.Pattern[str], float]]] = {
             ),
             1.5,
         ),
-        (_rx(r"^(a )?(person|human|someone|somebody|agent|operator|representative|zero|0)( please)?$"), 5),
+        (
+            _rx(
+                r"^(press |dial )?(a )?(person|human|someone|somebody|agent|operator|representative|zero|0)( please)?$"
+            ),
+            5,
+        ),
+        (
+            _rx(
+                r"\b(person|someone|somebody|anyone|anybody|human|people) (i|we) (can|could) (talk|speak) (to|with)\b",
+                r"\b(give|get|find) me (a |an |the |some )?(person|human|someone|somebody|manager|representative)\b",
+                r"\b(anyone|anybody|someone|somebody) (there )?(who|that) (can|could) help\b",
+            ),
+            4,
+        ),
         (_rx(r"\b(appointment|book|booking|schedule|reschedule|set up a time|make a reservation|drop in)\b"), 3),
         (
             _rx(
@@ -120,8 +133,8 @@ CUES: dict[Intent, list[tuple[re.Pattern[str], float]]] = {
         ),
         (
             _rx(
-                r"^(ok(ay)? )?(thank you|thanks|thank you very much|thanks a lot|thanks so much|great thanks|"
-                r"perfect thanks|cool thanks|awesome thanks|appreciate it|cheers)( (so much|a lot|again|bye))?$"
+                r"^((okay|alright|great|perfect|cool|awesome|wonderful|got it|sounds good) )*(thank you|thanks|"
+                r"thank you very much|thanks a lot|thanks so much|appreciate it|cheers)( (so much|a lot|again|bye))?$"
             ),
             4,
         ),
@@ -165,6 +178,19 @@ CUES: dict[Intent, list[tuple[re.Pattern[str], float]]] = {
                 r"\b(where do i (park|go|bring|drop|take)|where should i (park|go|bring|drop)|parking)\b",
             ),
             4,
+        ),
+        (
+            _rx(
+                r"\bwhere (exactly |abouts )?(are|is|r) (you|y|you all|you guys|the shop|your shop|the garage|ya)\b",
+                r"\bwhere (you|you all|you guys) (are|is)\b",
+                r"\b(are|is) (you|you guys|you all|the shop|it) (near|close to|by|next to|across from|behind|"
+                r"off of|off|on|in|around)\b",
+                r"\b(where|can|do) (can |should |do )?(i|we) park\b|\bpark\b",
+                r"\b(way|how) to (get|go) (to you|there|to the shop|to your|over there)\b|\bwhereabouts\b",
+                r"\bwhere (do|should|would) (i|we) (turn|go|exit|head)\b",
+                r"\b(find|locate) (the|your) (place|shop|garage|building|business)\b",
+            ),
+            3,
         ),
         (_rx(r"\bwhere\b"), 1.5),
         (_rx(r"\b(near|nearby|close by|around the corner|next to)\b"), 0.5),
@@ -218,6 +244,7 @@ CUES: dict[Intent, list[tuple[re.Pattern[str], float]]] = {
                 r"\b(parts|part) (come|came|in|arrived|arrive|here)\b",
                 r"\b(how much longer|how long until|when will)\b",
                 r"\bwhat did (you|they) find\b",
+                r"\bdid (it|my \w+|the \w+|she|he) (pass|fail)\b",
             ),
             3,
         ),
@@ -238,8 +265,9 @@ INJECTION = _rx(
     r"(instructions|rules|prompt|programming|guidelines|restrictions|policy|policies)\b",
     r"\b(system prompt|developer mode|jailbreak|you are now|act as|pretend (you are|to be)|admin mode|debug mode|"
     r"sudo)\b",
-    r"\b(all|every|each|list|dump|export|read me all|read out) (of )?(the |your )?(work orders|orders|customers|"
-    r"customer|records|cars|vehicles|tickets|repair orders|phone numbers|names|clients)\b",
+    r"\b(all|every|each|list|dump|export|read me all|read out) (of )?(the |your )?(work orders?|orders?|customers?|"
+    r"records?|cars?|vehicles?|tickets?|repair orders?|phone numbers?|names?|clients?)\b",
+    r"\b(customer|client) (list|names|numbers|phone numbers|database|records)\b",
     r"\b(everyone|everybody|anyone|other (customers|people)|someone else|somebody else)s? (car|cars|order|orders|"
     r"status|vehicle|info|information|phone|number)\b",
     r"\bwho (else )?(has|owns|brought|dropped)\b",
@@ -365,7 +393,9 @@ def _vehicles(u: Understanding, vocab: ShopVocabulary, awaiting: str) -> None:
             if not candidates:
                 continue
             key = model_key("".join(span))
-            if needs_make(key) and not prev_make:
+            # "1500" or "ES" alone is not a vehicle; a code like "X3" is, if this shop works on one.
+            code_on_file = key in vocab.shop_models and not key.isdigit() and not key.isalpha()
+            if needs_make(key) and not prev_make and not code_on_file:
                 continue
             if key in AMBIGUOUS_MODELS and not _vehicle_context(tokens, i, n, awaiting, vocab):
                 continue
@@ -444,12 +474,13 @@ def _names(u: Understanding, raw_words: list[str], vocab: ShopVocabulary, awaiti
         if word.isdigit():
             continue
         before = tokens[max(0, i - 3) : i]
+        # "this is (Linda) White", "I am (Tyrone) Jackson", "name is White", "under White", "Mr White",
+        # "White here": a first name may stand between the cue and the last name.
+        lead = [before[-2:], before[-3:-1]]
         cued = (
             bool(NAME_CUES & set(before))
-            or (before[-2:] == ["this", "is"])
-            or (before[-1:] == ["is"] and "name" in before)
+            or any(pair in (["this", "is"], ["i", "am"], ["it", "is"]) for pair in lead if len(pair) == 2)
             or (tokens[i + 1 : i + 2] in (["here"], ["speaking"]))
-            or (before[-2:] == ["i", "am"])
         )
         answering = awaiting in (Awaiting.VERIFICATION,) and not _followed_by_vehicle(tokens, i, vocab)
         fuzzy = cued or answering
@@ -483,7 +514,7 @@ def _days_and_time(u: Understanding) -> None:
     for word in u.words:
         if word in WEEKDAY_NAMES and word not in u.days:
             u.days.append(word)
-    for word, day in (("today", "today"), ("tonight", "today"), ("now", "today"), ("tomorrow", "tomorrow")):
+    for word, day in (("today", "today"), ("tonight", "today"), ("tomorrow", "tomorrow")):
         if re.search(rf"\b{word}\b", text) and day not in u.days:
             u.days.append(day)
     if re.search(r"\bweekends?\b", text):
@@ -544,6 +575,11 @@ def _yes_no(u: Understanding) -> None:
 # ---------------------------------------------------------------------------------------------
 # Intent
 # ---------------------------------------------------------------------------------------------
+_STATUS_WORDS = _rx(
+    r"\b(ready|done|finished|status|update|updates|progress|fixed|repaired|completed|complete|eta|news|word)\b",
+    r"\b(pick (it|him|her|them|my|the|up)|pickup|come get|how much longer|how long until|when will|parts)\b",
+    r"\b(pass|passed|fail|failed)\b",
+)
 _PRIORITY = [Intent.TRANSFER_HUMAN, Intent.CHECK_STATUS, Intent.GET_HOURS, Intent.GET_LOCATION,
              Intent.GET_SERVICES, Intent.GOODBYE]  # fmt: skip
 THRESHOLD = 2.0
@@ -565,9 +601,17 @@ def _classify(u: Understanding, awaiting: str) -> None:
         scores[Intent.CHECK_STATUS] += 2
     if u.vehicles and len(u.words) <= 4 and max(scores.values()) < 2:
         scores[Intent.CHECK_STATUS] += 1.5  # "the Honda Civic": naming a vehicle is about that vehicle
+    status_words = bool(_STATUS_WORDS.search(text))
     if u.services:
-        # "Is my oil change done?" asks about a car; "do you do oil changes?" asks about the shop.
-        scores[Intent.GET_SERVICES] += 1 if owned_vehicle and scores[Intent.CHECK_STATUS] >= 2 else 2.5
+        # "Is my oil change done?" asks about a car; "do you do oil changes?" and "my car is pulling to
+        # the left" ask about the shop's work.
+        scores[Intent.GET_SERVICES] += 1 if status_words and scores[Intent.CHECK_STATUS] >= 2 else 2.5
+    if re.search(r"\b(what time|when) (can|could|should) (i|we) (drop|bring|come)\b", text) or (
+        re.search(r"\b(drop|bring) (it |my \w+ |the \w+ )?(off|in)\b|\bdrop (it|my \w+|the \w+) off\b", text)
+        and (u.time or u.days)
+        and not status_words
+    ):
+        scores[Intent.GET_HOURS] += 3  # "can I drop my car off at 7?" is a question about opening hours
     if re.search(r"\bwhere (is|are) (my|our|the) (\w+ )?(\w+ )?" + VEH, text) or re.search(
         r"\bwhere (is|are) my\b", text
     ):
@@ -576,6 +620,8 @@ def _classify(u: Understanding, awaiting: str) -> None:
         scores[Intent.GET_HOURS] = min(scores[Intent.GET_HOURS], 2.5)
     if u.days and scores[Intent.GET_HOURS] >= 2:
         scores[Intent.GET_HOURS] += 1
+    elif (u.days or u.time) and max(scores.values()) < 2 and not u.has_identity:
+        scores[Intent.GET_HOURS] += 2  # "and on Saturday?", "you guys work weekends": days are about hours
     if scores[Intent.GET_SERVICES] >= 2 and re.search(r"\bhow long\b", text) and not owned_vehicle:
         scores[Intent.CHECK_STATUS] = min(scores[Intent.CHECK_STATUS], 1)
     u.scores = {str(k): v for k, v in scores.items()}
@@ -602,7 +648,13 @@ def _classify(u: Understanding, awaiting: str) -> None:
 
 
 def _bulk(text: str) -> bool:
-    return bool(re.search(r"\b(all|every|list|dump|everyone|everybody|other)\b", text))
+    """Asking about many work orders, or other people's ("which cars are ready", "who has a BMW")."""
+    return bool(
+        re.search(
+            r"\b(all|every|list|dump|everyone|everybody|other|whose|who has|who owns|which (cars|vehicles|trucks))\b",
+            text,
+        )
+    )
 
 
 def _hours_question(u: Understanding) -> str:

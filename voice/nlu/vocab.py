@@ -78,6 +78,7 @@ class ShopVocabulary:
     make_lexicon: Lexicon = field(default_factory=lambda: Lexicon(()))
     model_lexicon: Lexicon = field(default_factory=lambda: Lexicon(()))
     longest_model: int = 1  # words in the longest model name
+    shop_models: set[str] = field(default_factory=set)  # compact models on this shop's own work orders
 
     @classmethod
     def build(cls, rows: Iterable[tuple[str, str, str]] = ()) -> ShopVocabulary:
@@ -98,6 +99,7 @@ class ShopVocabulary:
             if model:
                 canonical = MAKE_ALIASES.get(compact(make), make) if make else ""
                 vocab._add_model(Vehicle(canonical, model, body_of.get(model_key(model), "")))
+                vocab.shop_models.add(model_key(model))
         for alias, model in MODEL_ALIASES.items():
             key = model_key(model)
             if key in vocab.models:

@@ -195,3 +195,17 @@ def test_it_uses_the_indexes_one_query_per_lookup(context, orders, django_assert
     ctx = context("+15555550123")
     with django_assert_max_num_queries(4):  # caller id, vocabulary version, name lookup, verified orders
         verify(ctx, last_name="garcia", vehicle=Vehicle("Ford", "F-150"))
+
+
+def test_it_counts_a_leak_only_for_words_of_orders_the_caller_is_not_verified_for(shop, orders):
+    from voice.evaluation import Secrets, find_leaks
+
+    secrets = Secrets.of(shop)
+    civic, f150 = orders["civic"].pk, orders["f150"].pk
+    assert find_leaks("Your 2016 Ford F-150 is waiting on parts.", secrets, {f150}, "any update") == []
+    assert find_leaks("Is it the Camry?", secrets, {f150}, "hi")  # another order of hers, not verified
+    assert find_leaks("It is ready.", secrets, set(), "hi") == ["says 'ready' to an unverified caller"]
+    assert find_leaks("Thanks. And the make?", secrets, set(), "smith") == []
+    assert find_leaks("RO 1 0 0 1 is done", secrets, {f150}, "hi")  # read digit by digit
+    assert find_leaks("The Civic?", secrets, {civic}, "hi") == []
+    assert find_leaks("We do check engine light diagnosis.", secrets, set(), "hi") == []  # public service name
