@@ -7,7 +7,13 @@ simple energy VAD, scripted transcripts, spoken replies and function calls, barg
 truncation, and error injection. See docs in shared/protocols.md B3/B6 for the event sequences it follows.
 
 It does not recognise audio: a test scripts what the caller "said" (`Turn.transcript`) and what the
-assistant answers. Each connection plays its own copy of the script.
+assistant answers. Each connection plays its own copy of the script (`fake.connection.script`, a deque a
+test may append to while the call runs). Everything a client sent is kept (`connection.received`,
+`audio_bytes_received`, `function_outputs`) for assertions; `await fake.wait_until(predicate)` waits for it.
+
+Deliberate gaps: the beta protocol (an `OpenAI-Beta: realtime=v1` client gets `beta_api_shape_disabled`, as
+after the beta shutdown), `idle_timeout_ms`, semantic VAD behaviour (treated like server VAD), and
+out-of-band responses (`conversation: "none"`).
 
     fake = FakeRealtime(script=[Turn(transcript="is my civic ready",
                                      tool_call=("get_work_order_status", {"ro": "1234"}),
@@ -33,6 +39,7 @@ import math
 import struct
 import time
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -206,7 +213,7 @@ class FakeConnection:
         self.audio_bytes_received = 0
         self.function_outputs: dict[str, Any] = {}
         self.closed = asyncio.Event()
-        self._script = iter(script)
+        self.script: deque[Turn] = deque(script)  # this call's remaining turns; tests may append more
         self._ids = itertools.count(1)
         self.session: dict[str, Any] = self._default_session()
         self.items: dict[str, _Item] = {}
@@ -223,6 +230,9 @@ class FakeConnection:
         self._in_speech = False
         self._speech_item: str | None = None
         self._vad_carry = b""
+
+    def _next_turn(self) -> Turn | None:
+        return self.script.popleft() if self.script else None
 
     # -- ids and sending ----------------------------------------------------------------------
 
@@ -424,7 +434,7 @@ class FakeConnection:
             await self._start_response()
 
     async def _commit(self, item_id: str) -> None:
-        turn = next(self._script, None)
+        turn = self._next_turn()
         self._pending_turn = turn
         self._buffer_ms = 0
         previous = self._last_item_id
@@ -588,7 +598,7 @@ class FakeConnection:
             turn, kind = self._ready_follow_up, "reply"
             self._ready_follow_up = None
         else:
-            turn = self._pending_turn or next(self._script, None) or Turn(reply=self.server.default_reply)
+            turn = self._pending_turn or self._next_turn() or Turn(reply=self.server.default_reply)
             self._pending_turn = None
             kind = "tool_call" if turn.tool_call else "reply"
         if text_only and not turn.text_only:

@@ -320,3 +320,17 @@ async def test_it_runs_from_the_command_line(tmp_path):
         proc.terminate()
         await proc.wait()
     assert done.response.output[0].content[0].transcript == "From the command line."
+
+
+async def test_it_lets_a_test_script_the_next_turn_of_a_live_connection(fake):
+    async with client(fake).realtime.connect(model="gpt-realtime") as conn:
+        await conn.session.update(session=PCMU_SESSION)
+        await recv_until(conn, "session.updated")
+        fake.connection.script.append(Turn(transcript="where are you", reply="On Main Street."))
+        await say(conn)
+        seen: list = []
+        done = await recv_until(conn, "response.done", seen)
+
+    transcripts = [e.transcript for e in seen if e.type == "conversation.item.input_audio_transcription.completed"]
+    assert transcripts == ["where are you"]
+    assert done.response.output[0].content[0].transcript == "On Main Street."
