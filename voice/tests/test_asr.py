@@ -24,12 +24,13 @@ from voice.asr import (
     number_words,
     train_arpa,
 )
+from voice.asr import model as asr_model
 from voice.audio import MULAW_8K, PCM16_16K, silence
 from voice.testing.speech import caller_audio, caller_frames, through_phone
 
 needs_espeak = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
 # The phones the bundled acoustic model knows: those its dictionary uses.
-CMU_PHONES = {p for variants in asr._cmudict().values() for v in variants for p in v.split()}
+CMU_PHONES = {p for variants in asr_model._cmudict().values() for v in variants for p in v.split()}
 
 VOCABULARY = ShopVocabulary(
     shop_name="Demo Auto Repair",
