@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from calls.live import call_changed
 from calls.models import CallLog, CallTurn, ToolCall
+from calls.tasks import summarize_call
 from shops.models import Shop
 from shops.phones import to_e164
 
@@ -197,7 +198,8 @@ def call_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
 
 
 def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None, error: str = "") -> bool:
-    """Close the call: end time, duration, outcome (and error), each only if not already set.
+    """Close the call: end time, duration, outcome (and error), each only if not already set, and
+    queue its summary (after commit) when this call is the one that closed it.
 
     Returns True if this call closed it, False if it was already closed (the outcome may still be
     filled in if it was missing).
@@ -213,6 +215,9 @@ def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None
             CallLog.objects.filter(pk=call.pk, error="").update(error=error)
         if closed or filled:
             _notify(call)
+        if closed:
+            call_id = call.pk
+            transaction.on_commit(lambda: summarize_call.delay(call_id))
     call.refresh_from_db(fields=["ended_at", "duration_seconds", "status", "outcome", "error"])
     return bool(closed)
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from calls import live
 from calls.models import CallLog
 from calls.services import call_end, call_start
+from calls.tasks import summarize_call
 from shops.models import Shop
 from shops.phones import mask, to_e164
 
@@ -148,4 +149,8 @@ def callback_request_save(
         if fields:
             call.save(update_fields=[*fields, "updated_at"])
             _changed(call)
+            if call.ended_at is not None:
+                # The summary was written when the stream ended, before the message was left.
+                call_id = call.pk
+                transaction.on_commit(lambda: summarize_call.delay(call_id, refresh=True))
     return call
