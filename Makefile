@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test venv lint typecheck pytest migrate bench clean
+.PHONY: run test venv sysdeps lint typecheck pytest migrate clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 venv: $(VENV)/.installed
 
-run: venv
+# The offline voice speaks with espeak-ng (a system package). Install it when we can (root + apt),
+# otherwise say how; the app itself reports a clear error where speech is needed.
+sysdeps:
+	@command -v espeak-ng >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq espeak-ng >/dev/null; \
+	  else \
+	    echo "espeak-ng is missing: install it (sudo apt-get install espeak-ng, or brew install espeak-ng) for the offline voice"; \
+	  fi; }
+
+run: venv sysdeps
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py migrate --noinput -v 0
 	DEBUG=$${DEBUG:-1} $(BIN)/python manage.py seed_demo
 	@echo ""
@@ -34,7 +44,7 @@ lint: venv
 typecheck: venv
 	DEBUG=1 $(BIN)/mypy .
 
-pytest: venv
+pytest: venv sysdeps
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck pytest
