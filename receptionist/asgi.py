@@ -1,6 +1,10 @@
 """ASGI entry point: HTTP goes to Django, WebSockets to the Channels URL router.
 
 Django is set up before any consumer is imported (consumers import models).
+
+Browser WebSockets pass the Origin check and the session middleware. WebSockets opened by servers
+(Twilio's media streams) carry no Origin header, which `AllowedHostsOriginValidator` refuses, and no
+cookies; they are routed first, and their consumers check the vendor's signature themselves.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ django_asgi_app = get_asgi_application()
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
+from django.urls import re_path  # noqa: E402
 
-from receptionist.routing import websocket_urlpatterns  # noqa: E402
+from receptionist.routing import server_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
+
+browser_websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "websocket": URLRouter([*server_websocket_urlpatterns, re_path(r"", browser_websockets)]),
     }
 )
