@@ -11,6 +11,10 @@ from calls.routing import websocket_urlpatterns as calls_websocket_urlpatterns  
 
 websocket_urlpatterns += calls_websocket_urlpatterns
 
+from voice.routing import websocket_urlpatterns as voice_websocket_urlpatterns  # noqa: E402
+
+websocket_urlpatterns += voice_websocket_urlpatterns
+
 # WebSockets that servers open (Twilio's media streams): no browser Origin and no cookies, so asgi.py
 # routes them ahead of the Origin check and the session middleware; each consumer checks its own
 # signature (telephony.signatures.check_websocket) and one-time token.
