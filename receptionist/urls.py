@@ -14,7 +14,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("telephony/", include("telephony.urls")),
-    path("api/voice/", include("voice.urls")),
+    path("", include("voice.urls")),
     path("", include("calls.urls")),
     path("", include("shops.urls")),
 ]

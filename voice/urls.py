@@ -6,6 +6,10 @@ from voice import views
 
 app_name = "voice"
 
+# Included at the site root (receptionist/urls.py): the API lives under api/voice/, the pages beside
+# the shop's dashboard pages.
 urlpatterns = [
-    path("chat", views.chat, name="chat"),
+    path("api/voice/chat", views.chat, name="chat"),
+    path("voice-test", views.voice_test_pick, name="voice_test_pick"),
+    path("shops/<slug:slug>/voice-test/", views.voice_test, name="voice_test"),
 ]

@@ -20,16 +20,21 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
+from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from calls.models import CallLog
 from shops.models import Membership, Shop
 from shops.phones import to_e164
+from shops.selectors import get_membership_for_user, memberships_for_user
+from shops.views import CURRENT_SHOP_SESSION_KEY, DashboardRequest, render_shop_page
 from voice import ratelimit
+from voice.browser import WS_PATH
 from voice.conversation import MAX_TEXT_CHARS, ConversationService, SessionBusy, SessionClosed
 
 logger = logging.getLogger(__name__)
@@ -150,3 +155,32 @@ async def chat(request: HttpRequest) -> JsonResponse:
     except SessionBusy:
         return _error(409, "Another message for this session is being answered; send yours again.")
     return JsonResponse(result.as_json(service.call_sid))
+
+
+# ---------------------------------------------------------------------------------------------
+# /voice-test: talk to the receptionist with the microphone (voice.consumers serves its WebSocket)
+# ---------------------------------------------------------------------------------------------
+@login_required
+def voice_test(request: DashboardRequest, slug: str) -> HttpResponse:
+    """The microphone test page of one shop, for its owners and staff (404 for anyone else)."""
+    membership = get_membership_for_user(request.user, slug)
+    return render_shop_page(
+        request,
+        "voice/voice_test.html",
+        membership,
+        "try",
+        {"ws_path": "/" + WS_PATH, "ai_enabled": membership.shop.ai_enabled},
+    )
+
+
+@login_required
+def voice_test_pick(request: DashboardRequest) -> HttpResponse:
+    """`/voice-test`: the page of the shop asked for (?shop=<slug>), else of the shop last used, else
+    of the first one; a user without a shop goes to onboarding. The shop switcher changes it later."""
+    memberships = list(memberships_for_user(request.user))
+    if not memberships:
+        return redirect("shops:onboarding")
+    by_slug = {m.shop.slug: m for m in memberships}
+    wanted = (request.GET.get("shop"), request.session.get(CURRENT_SHOP_SESSION_KEY))
+    chosen = next((by_slug[slug] for slug in wanted if slug in by_slug), memberships[0])
+    return redirect("voice:voice_test", slug=chosen.shop.slug)
