@@ -572,7 +572,9 @@ class _Call:
         """Until the receptionist's audio has played and nothing new came for quiet_ms (or the stream closed)."""
         quiet = self.config.quiet_ms / 1000
         while not self.closed.is_set():
-            done_at = max(self.last_media_at + quiet, self.player.play_end)
+            # A caller waits a moment after the voice stops before talking (or hanging up): time for a
+            # server that says goodbye to close the stream itself once its mark comes back.
+            done_at = max(self.last_media_at, self.player.play_end) + quiet
             if time.perf_counter() >= done_at:
                 return
             await self._wait(lambda: self.closed.is_set(), done_at)
