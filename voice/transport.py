@@ -18,6 +18,44 @@ The session answers through the transport below. Audio is sent as soon as it exi
 (Twilio, the browser's player) buffers and plays it in real time and echoes marks as it goes, which
 is how the session knows what the caller has actually heard (barge-in truncation, hang-up after the
 goodbye has played).
+
+The rest of the session's surface (voice/session.py):
+
+    VoiceSession(*, shop, transport, call_sid, channel, caller_number="", engine=None, clock=timezone.now,
+                 silence_timeout=8.0, silence_reprompts=2, max_call_seconds=None (shop's), filler_after=1.5,
+                 response_timeout=5.0, connect_timeout=5.0, mark_slack=2.0, synthesizer=None,
+                 monotonic=time.monotonic)
+    session.state           # SessionState: idle, listening, processing, speaking, transferring, ended
+    session.engine_name     # "openai" or "local" (changes to "local" if OpenAI fails mid-call)
+    session.ended           # asyncio.Event, set once the call is over and the CallLog closed
+    await session.wait_ended(timeout=None)  # True once ended, False on timeout
+    session.call            # the CallLog (after start)
+
+`engine=None` follows the shop (voice.engines.engine_name_for); "openai" without OPENAI_API_KEY is
+"local". The timeouts are constructor parameters so tests can run in milliseconds.
+
+What a transport must do:
+- Formats: `input_format`/`output_format` are fixed for the call. μ-law 8 kHz (Twilio) gets pass-through
+  with the openai engine; PCM16 at any rate is converted (Realtime wants 24 kHz, PocketSphinx 16 kHz).
+  `receive_audio_b64` is the cheap path for a transport that already holds base64 (Twilio).
+- Marks: echo every mark, in order, once the audio queued before it has been played (Twilio does this
+  itself; a browser player must do it when it reaches that point). Unknown or late marks are ignored.
+  A transport that cannot echo marks still works: the session then assumes real-time playback from the
+  moment it sent the audio and waits `mark_slack` seconds longer than the audio lasts before hanging up.
+- `clear()`: drop everything queued at the far end now (Twilio `clear`, browser: stop and flush the
+  player). Marks dropped by a clear may still be echoed (Twilio does); that is fine.
+- `close()`: the session is done (goodbye played, transfer line played, or it failed). Close the media
+  connection; what follows is decided by CallLog.outcome (`transferred` → put the caller through).
+  The session calls close() exactly once, and never after `stop()` (the far end is already gone).
+- `send_event()`: {"type": "state", "state"}, {"type": "transcript", "role": "caller"|"assistant",
+  "text"}, {"type": "engine", "engine", "reason"?}, {"type": "metrics", "turn", "source", "engine",
+  "response_ms", "asr_ms", "model_ms", "tool_ms", "tts_ms", "filler"}. A browser shows them; Twilio
+  ignores them.
+- Errors: a transport method that raises ends the call (outcome failed, unless one is set).
+- Concurrency: call the session's inputs from one task (the consumer's receive loop), in arrival order;
+  they return quickly (recognition, the model and speech run in the session's own tasks).
+
+voice/testing/transport.py has a FakeTransport that does all this for tests.
 """
 
 from __future__ import annotations
