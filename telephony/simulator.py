@@ -105,6 +105,7 @@ class SimulatorConfig:
     paced: bool = True
     realtime_playback: bool | None = None  # None: same as paced
     hangup_after: float | None = None  # the caller hangs up this many seconds into the stream
+    hold: bool = False  # after the last step, stay on the line until the server ends the call (or hangup_after)
     response_timeout: float = 20.0  # how long to wait for the receptionist to start answering
     quiet_ms: float = 1200.0  # the receptionist is done once its audio has played and nothing came this long
     tail_ms: float = 1000.0  # silence sent right after each line (lets the server's endpointer fire)
@@ -566,7 +567,9 @@ class _Call:
             if self.closed.is_set():
                 break
             await self._wait_done()
-        # Done talking: the caller hangs up once the last answer has been heard.
+        # Done talking: the caller hangs up once the last answer has been heard, or holds on.
+        if c.hold:
+            await self.closed.wait()
 
     async def _wait_done(self) -> None:
         """Until the receptionist's audio has played and nothing new came for quiet_ms (or the stream closed)."""

@@ -38,6 +38,9 @@ class Command(BaseCommand):
         parser.add_argument("--barge-in", action="store_true", help="say the first line over the greeting")
         parser.add_argument("--hangup-after", type=float, metavar="SECONDS", help="hang up this far into the call")
         parser.add_argument(
+            "--hold", action="store_true", help="after the last line, stay on the line until the server hangs up"
+        )
+        parser.add_argument(
             "--auth-token",
             default=None,
             help="Twilio auth token that signs the requests (default: TWILIO_AUTH_TOKEN; none = unsigned, "
@@ -79,6 +82,7 @@ class Command(BaseCommand):
             stream_url=options["stream_url"],
             paced=not options["unpaced"],
             hangup_after=options["hangup_after"],
+            hold=options["hold"],
         )
         calls = options["calls"] or options["concurrency"]
         results = asyncio.run(place_calls(config, steps, calls=calls, concurrency=options["concurrency"]))
