@@ -166,7 +166,9 @@ class WorkOrderAdmin(ExportMixin, admin.ModelAdmin):
                 filename=upload.name,
                 content=upload.read(),
             )
-            context.update(title="Preview CSV import", job=job, report=report)
+            labels = dict(WorkOrder.Status.choices)
+            rows = [{**row, "status": labels.get(row["status"], row["status"])} for row in report.preview]
+            context.update(title="Preview CSV import", job=job, report=report, preview_rows=rows)
             return TemplateResponse(request, "admin/shops/workorder/import_csv_preview.html", context)
         return TemplateResponse(request, "admin/shops/workorder/import_csv.html", context)
 

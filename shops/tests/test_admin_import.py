@@ -92,6 +92,7 @@ def test_it_previews_counts_errors_and_first_rows_without_saving(client, importe
     assert len(report.preview) == 20
     assert "Thi Taylor" in html and "+13556040791" in html
     assert "Nov. 4, 2026, 10 a.m." in html  # shown in the shop's time zone
+    assert "<td>Quality check</td>" in html
     assert 'value="Confirm import"' in html
     assert WorkOrder.objects.filter(shop=shop).count() == 1  # nothing saved yet
     job = WorkOrderImport.objects.get()
