@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 
+import shops.importing
 from shops.importing import (
     RowError,
     import_work_orders,
@@ -752,3 +754,18 @@ def test_it_keeps_the_rows_before_a_record_the_csv_reader_gives_up_on(shop):
     assert [(e.line, e.column) for e in report.errors] == [(3, "")]
     assert report.errors[0].reason.startswith("stopped reading here: field larger than field limit")
     assert report.exit_code == 1
+
+
+def test_it_skips_only_the_row_the_database_refuses(shop, monkeypatch):
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite does not enforce varchar lengths")
+    monkeypatch.setitem(shops.importing._MAX_LENGTH, "vehicle_plate", 100)  # let a too-long plate past our checks
+    header = ["RO", "Status", "Plate"]
+    rows = [["1", "Received", "OK1"], ["2", "Received", "P" * 20], ["3", "Received", "OK3"]]
+
+    report = run(shop, make_csv(rows, header))
+
+    assert (report.created, report.skipped) == (2, 1)
+    assert [(e.line, e.column) for e in report.errors] == [(3, "")]
+    assert report.errors[0].reason.startswith("could not be saved: value too long")
+    assert sorted(WorkOrder.objects.filter(shop=shop).values_list("number", flat=True)) == ["1", "3"]
