@@ -27,11 +27,11 @@ from urllib.parse import parse_qs
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
-from django.utils.module_loading import import_string
 
 from shops.models import Membership, Shop
 from voice import browser
 from voice.browser import BadFrame, BrowserTransport
+from voice.session import VoiceSession
 from voice.transport import Transport
 
 logger = logging.getLogger(__name__)
@@ -52,10 +52,7 @@ SessionFactory = Callable[..., Session]
 
 
 def voice_session(*, shop: Shop, transport: Transport, call_sid: str, channel: str, caller_number: str) -> Session:
-    session_class = import_string("voice.session.VoiceSession")
-    return session_class(
-        shop=shop, transport=transport, call_sid=call_sid, channel=channel, caller_number=caller_number
-    )
+    return VoiceSession(shop=shop, transport=transport, call_sid=call_sid, channel=channel, caller_number=caller_number)
 
 
 @database_sync_to_async
@@ -93,10 +90,16 @@ class BrowserVoiceConsumer(AsyncWebsocketConsumer):
             return
 
         call_sid = f"browser-{uuid.uuid4().hex}"
-        self.transport = BrowserTransport(self)
-        self.session = self.session_factory(
-            shop=shop, transport=self.transport, call_sid=call_sid, channel="browser", caller_number=""
-        )
+        transport = BrowserTransport(self)
+        try:
+            self.session = self.session_factory(
+                shop=shop, transport=transport, call_sid=call_sid, channel="browser", caller_number=""
+            )
+        except Exception:
+            logger.exception("browser call: could not open a voice session")
+            await self.close(code=browser.CLOSE_SERVER_ERROR)
+            return
+        self.transport = transport
         await self.send(
             text_data=json.dumps(
                 browser.hello(
@@ -132,6 +135,11 @@ class BrowserVoiceConsumer(AsyncWebsocketConsumer):
 
     async def _control(self, message: browser.Control) -> None:
         assert self.session is not None  # noqa: S101 - receive() checked
+        if isinstance(message, browser.Text | browser.Dtmf) and self._start_task and not self._start_task.done():
+            # VoiceSession drops input that arrives before its engine exists; words typed (or a key
+            # pressed) in the first moment of the call wait for start() instead. It returns once the
+            # greeting has begun, so this is brief. Audio isn't held: the caller is hearing the greeting.
+            await asyncio.shield(self._start_task)
         match message:
             case browser.Text(text=text):
                 await self._guard(self.session.receive_text(text))

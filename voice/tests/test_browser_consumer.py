@@ -4,7 +4,9 @@ URL router with a user in the scope, around a VoiceSession."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -14,10 +16,12 @@ from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser
 from django.urls import path
 
+from calls.models import CallLog
 from receptionist.asgi import application
-from shops.tests.factories import MembershipFactory, ShopFactory, UserFactory
+from shops.tests.factories import BusinessHoursFactory, MembershipFactory, ShopFactory, UserFactory
 from voice import browser
 from voice.consumers import BrowserVoiceConsumer
+from voice.routing import websocket_urlpatterns
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -272,3 +276,98 @@ async def test_it_closes_the_socket_when_the_session_hangs_up():
         assert await c.receive_nothing()
     finally:
         await c.disconnect()
+
+
+# -- with the real VoiceSession and the offline engine -------------------------------------------
+real_app = URLRouter(websocket_urlpatterns)
+
+
+async def receive_until(c: WebsocketCommunicator, done: Callable[[list[Any]], bool]) -> list[Any]:
+    """Frames (JSON events as dicts, audio as bytes) until `done(frames)`; fails after TIMEOUT of quiet.
+    Marks are echoed at once, as by a page whose playback is instant."""
+    frames: list[Any] = []
+    while not done(frames):
+        message = await c.receive_output(TIMEOUT)
+        if message["type"] == "websocket.close":
+            frames.append(message)
+        elif message.get("bytes") is not None:
+            frames.append(message["bytes"])
+        else:
+            frames.append(json.loads(message["text"]))
+            if frames[-1]["type"] == "mark":
+                await c.send_to(text_data=message["text"])
+    return frames
+
+
+def said(frames: list[Any], role: str) -> list[str]:
+    return [f["text"] for f in frames if isinstance(f, dict) and f.get("type") == "transcript" and f["role"] == role]
+
+
+@database_sync_to_async
+def open_hours_shop() -> Any:
+    membership = MembershipFactory(shop__name="Elm Street Auto", shop__voice_engine="local")
+    for weekday in range(5):
+        BusinessHoursFactory(shop=membership.shop, weekday=weekday, opens_at=dt.time(8), closes_at=dt.time(17))
+    return membership
+
+
+@database_sync_to_async
+def browser_call(call_sid: str) -> tuple[CallLog, list[tuple[str, str]]]:
+    call = CallLog.objects.get(call_sid=call_sid)
+    return call, list(call.turns.order_by("pk").values_list("role", "text"))
+
+
+async def test_it_greets_answers_typed_text_and_logs_the_call_with_the_real_session():
+    membership = await open_hours_shop()
+    c = communicator(membership.user, membership.shop.slug, app=real_app)
+    connected, _ = await c.connect()
+    assert connected
+    try:
+        hello = await receive_json(c)
+        assert hello["type"] == "hello" and hello["engine"] == "local"
+
+        def greeted(frames: list[Any]) -> bool:
+            return {"type": "state", "state": "listening"} in frames  # after the greeting has played
+
+        greeting = await receive_until(c, greeted)
+        assert said(greeting, "assistant") == [membership.shop.spoken_greeting]
+        assert {"type": "engine", "engine": "local"} in greeting
+        assert {"type": "state", "state": "speaking"} in greeting
+        audio = b"".join(f for f in greeting if isinstance(f, bytes))
+        assert len(audio) % 2 == 0 and max(audio) > 0  # PCM16, not silence
+
+        await c.send_to(text_data=json.dumps({"type": "text", "text": "What are your hours?"}))
+        reply = await receive_until(c, lambda frames: bool(said(frames, "assistant")))
+        assert said(reply, "caller") == ["What are your hours?"]
+        assert "Monday through Friday 8 AM to 5 PM" in said(reply, "assistant")[0]
+    finally:
+        await c.disconnect()
+
+    call, turns = await browser_call(hello["call_sid"])
+    assert call.shop_id == membership.shop.pk
+    assert call.channel == CallLog.Channel.BROWSER
+    assert call.caller_number == ""
+    assert call.engine == "local"
+    assert call.ended_at is not None and call.outcome == CallLog.Outcome.CALLER_HUNG_UP
+    assert ("caller", "What are your hours?") in turns
+
+
+async def test_it_closes_the_socket_after_the_session_says_goodbye():
+    membership = await open_hours_shop()
+    c = communicator(membership.user, membership.shop.slug, app=real_app)
+    await c.connect()
+    try:
+        hello = await receive_json(c)
+        await c.send_to(text_data=json.dumps({"type": "text", "text": "That's all, goodbye"}))
+        frames = await receive_until(
+            c, lambda frames: bool(frames) and frames[-1] == {"type": "websocket.close", "code": 1000}
+        )
+        assert frames[-1]["code"] == 1000
+        assert said(frames, "caller") == ["That's all, goodbye"]
+        greeting, *goodbye = said(frames, "assistant")
+        assert greeting == membership.shop.spoken_greeting
+        assert goodbye and "Have a great day" in goodbye[-1]  # said before the close
+    finally:
+        await c.disconnect()
+    call, _ = await browser_call(hello["call_sid"])
+    assert call.ended_at is not None and call.outcome == CallLog.Outcome.RESOLVED
