@@ -82,7 +82,8 @@
     METRICS.forEach(function (metric) {
       var key = metric[0];
       var value = values[key];
-      if (typeof value !== "number") return;
+      if (key === "asr_ms" && event.source === "text") value = null; // typed: nothing was recognised
+      if (typeof value !== "number" && !document.getElementById("metric-" + key)) return;
       var dd = document.getElementById("metric-" + key);
       if (!dd) {
         var empty = $("metrics-empty");
@@ -101,7 +102,8 @@
         metricsEl.insertBefore(dt, next);
         metricsEl.insertBefore(dd, next);
       }
-      dd.textContent = /_ms$/.test(key) ? Math.round(value) + " ms" : String(value);
+      if (typeof value !== "number") dd.textContent = "—";
+      else dd.textContent = /_ms$/.test(key) ? Math.round(value) + " ms" : String(value);
     });
   }
 
