@@ -196,7 +196,8 @@ class _Playout:
         position = self.position()
         for segment in reversed(self._segments):
             if segment.start_ms <= position:
-                return segment.item_id, int(max(0.0, min(position - segment.start_ms, segment.sent_ms)))
+                heard = max(0.0, min(position - segment.start_ms, segment.sent_ms))
+                return segment.item_id, int(round(heard, 3))  # whole ms, never past what was sent
         return None, 0
 
     async def wait(self, target_ms: float, slack: float) -> bool:
@@ -595,6 +596,13 @@ class VoiceSession:
             logger.exception("offline speech failed on call %s; the caller heard nothing", self.call_sid)
         self.reply_sent(turn)
 
+    async def say_offline(self, text: str, *, record: bool = False, turn: TurnMetrics | None = None) -> bool:
+        """Say a line in the offline voice (whatever the engine): transcript event, optional CallLog turn."""
+        if record:
+            self.record_turn(CallTurn.Role.ASSISTANT, text)
+        await self.transcript(CallTurn.Role.ASSISTANT, text)
+        return await self.speak(text, turn=turn)
+
     def _cancel_speech(self) -> None:
         if self._speech is not None and not self._speech.done():
             self._speech.cancel()
@@ -673,9 +681,7 @@ class VoiceSession:
                     await asyncio.wait_for(self._engine.say(line, record=record), self.response_timeout * 2)
                 except (EngineUnavailable, TimeoutError):
                     logger.warning("engine could not say the last line on call %s; using offline speech", self.call_sid)
-                    if record:
-                        self.record_turn(CallTurn.Role.ASSISTANT, line)
-                    await self.speak(line)
+                    await self.say_offline(line, record=record)
             if turn is not None and not turn.reported:
                 turn.reported = True
                 await self.transport.send_event(turn.event(self.engine_name))

@@ -129,10 +129,7 @@ class LocalVoiceEngine:
         self._queue.put_nowait((text, turn))
 
     async def say(self, text: str, *, record: bool = True) -> None:
-        if record:
-            self.session.record_turn(CallTurn.Role.ASSISTANT, text)
-        await self.session.transcript(CallTurn.Role.ASSISTANT, text)
-        await self.session.speak(text)
+        await self.session.say_offline(text, record=record)
 
     async def interrupted(self, item_id: str | None, heard_ms: int) -> None:
         """The session already stopped our speech; the reply in the making is still given."""

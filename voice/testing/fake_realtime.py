@@ -11,6 +11,10 @@ assistant answers. Each connection plays its own copy of the script (`fake.conne
 test may append to while the call runs). Everything a client sent is kept (`connection.received`,
 `audio_bytes_received`, `function_outputs`) for assertions; `await fake.wait_until(predicate)` waits for it.
 
+A `response.create` whose `response.instructions` quote a line to say word for word (`Say exactly ...:
+"<line>"`, how VoiceSession has the model say its greeting and fixed lines) is answered with that line,
+without taking a turn from the script — as the real model would say it.
+
 Deliberate gaps: the beta protocol (an `OpenAI-Beta: realtime=v1` client gets `beta_api_shape_disabled`, as
 after the beta shutdown), `idle_timeout_ms`, semantic VAD behaviour (treated like server VAD), and
 out-of-band responses (`conversation: "none"`).
@@ -36,6 +40,7 @@ import copy
 import itertools
 import json
 import math
+import re
 import struct
 import time
 import warnings
@@ -160,6 +165,15 @@ def _encode(pcm: bytes, fmt: dict[str, Any]) -> bytes:
     if fmt["type"] == "audio/pcma":
         return audioop.lin2alaw(pcm, 2)
     return pcm
+
+
+_SAY_EXACTLY = re.compile(r'say exactly[^"]*"(.*)"', re.IGNORECASE | re.DOTALL)
+
+
+def _quoted_line(instructions: Any) -> str | None:
+    """The line a `response.create` tells the model to say word for word (`Say exactly ...: "<line>"`)."""
+    match = _SAY_EXACTLY.search(instructions) if isinstance(instructions, str) else None
+    return match.group(1) if match else None
 
 
 def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
@@ -580,7 +594,8 @@ class FakeConnection:
                 code="conversation_already_has_active_response",
             )
         overrides = event.get("response") or {}
-        await self._start_response(text_only=overrides.get("output_modalities") == ["text"])
+        line = _quoted_line(overrides.get("instructions"))
+        await self._start_response(text_only=overrides.get("output_modalities") == ["text"], line=line)
 
     async def _response_cancel(self, event: dict[str, Any]) -> None:
         wanted = event.get("response_id")
@@ -591,10 +606,12 @@ class FakeConnection:
 
     # -- responses ----------------------------------------------------------------------------
 
-    async def _start_response(self, *, text_only: bool = False) -> None:
+    async def _start_response(self, *, text_only: bool = False, line: str | None = None) -> None:
         if self._response is not None:
             return
-        if self._ready_follow_up is not None:
+        if line is not None:  # "Say exactly: ..." — the model says the line; the script is untouched
+            turn, kind = Turn(reply=line), "reply"
+        elif self._ready_follow_up is not None:
             turn, kind = self._ready_follow_up, "reply"
             self._ready_follow_up = None
         else:
