@@ -146,9 +146,12 @@ def call_record_exchange(
     state: dict[str, Any],
     expected_version: int,
     confidence: float | None = None,
+    end_outcome: str = "",
+    ended_at: dt.datetime | None = None,
 ) -> None:
     """Store one conversational turn at once: the caller's words, the reply, its tool calls, the
-    intent and the conversation state for the next turn.
+    intent and the conversation state for the next turn — and, with `end_outcome`, close the call
+    (`call_end`) in the same transaction, so a call's last turn costs one commit, not two.
 
     `state["v"]` is the state's version: the write happens only if the stored version is still
     `expected_version` (and stores `expected_version + 1`), so two requests racing on one session
@@ -184,6 +187,8 @@ def call_record_exchange(
             )
             for t in tool_calls
         )
+        if end_outcome:
+            call_end(call=call, outcome=end_outcome, ended_at=ended_at)
     call.state, call.intents, call.intent = new_state, intents, primary_intent(intents)
     if call.first_response_ms is None:
         call.first_response_ms = latency_ms
@@ -281,6 +286,8 @@ async def acall_record_exchange(
     state: dict[str, Any],
     expected_version: int,
     confidence: float | None = None,
+    end_outcome: str = "",
+    ended_at: dt.datetime | None = None,
 ) -> None:
     await sync_to_async(call_record_exchange)(
         call=call,
@@ -292,6 +299,8 @@ async def acall_record_exchange(
         state=state,
         expected_version=expected_version,
         confidence=confidence,
+        end_outcome=end_outcome,
+        ended_at=ended_at,
     )
 
 

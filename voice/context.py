@@ -84,6 +84,14 @@ class CallContext:
     channel: str = "chat"
     call_id: int | None = None
     clock: Callable[[], dt.datetime] = timezone.now
+    # Work orders already read this turn (id → row), so one turn reads each once. Cleared at every
+    # turn: a status that changes while the caller is on the line is seen on the next question.
+    orders: dict[int, Any] = field(default_factory=dict, repr=False)
+    # The shop's schedule, read once per call (hours do not change under a caller).
+    schedule: Any = field(default=None, repr=False)
 
     def now(self) -> dt.datetime:
         return self.clock()
+
+    def new_turn(self) -> None:
+        self.orders.clear()

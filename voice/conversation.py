@@ -186,6 +186,7 @@ class ConversationService:
         text = (text or "").strip()[:MAX_TEXT_CHARS]
         state = self.state
         state.turn += 1
+        self.context.new_turn()
         runner = self.registry.runner(self.context)
         history = [(role, said) for role, said in state.history]
 
@@ -261,6 +262,7 @@ class ConversationService:
         end: bool,
     ) -> None:
         expected = self.state.v
+        outcome = CallLog.Outcome.TRANSFERRED if transfer else CallLog.Outcome.RESOLVED if end else ""
         try:
             await call_services.acall_record_exchange(
                 call=self.call,
@@ -277,13 +279,9 @@ class ConversationService:
                 state=self.state.to_json(),
                 expected_version=expected,
                 confidence=reply.confidence,
+                end_outcome=outcome,
+                ended_at=self.context.now() if outcome else None,
             )
         except StaleCallState as exc:
             raise SessionBusy(self.call_sid) from exc
         self.state.v = expected + 1
-        if transfer:
-            await call_services.acall_end(
-                call=self.call, outcome=CallLog.Outcome.TRANSFERRED, ended_at=self.context.now()
-            )
-        elif end:
-            await call_services.acall_end(call=self.call, outcome=CallLog.Outcome.RESOLVED, ended_at=self.context.now())

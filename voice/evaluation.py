@@ -25,16 +25,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.db import transaction
 
 from shops.models import BusinessHours, ClosedDate, Service, Shop, WorkOrder
 from voice.conversation import ConversationService, TurnResult
 from voice.nlu import ashop_vocabulary, understand
-from voice.nlu.text import compact, words_of
-from voice.nlu.vocab import make_key
+from voice.nlu.text import COMMON_WORDS, compact, words_of
+from voice.nlu.vocab import make_key, model_key
 from voice.replies import STATUS_WORDS
 
 DATA = Path(__file__).parent / "tests" / "data"
+# Words the receptionist's own sentences use; as a customer's name or a model they leak only when
+# written as one (see find_leaks).
+EVERYDAY_WORDS = COMMON_WORDS | {"is", "es", "day", "great", "park", "help", "shop", "hope", "long"}
 
 
 def load(name: str) -> dict[str, Any]:
@@ -80,52 +84,63 @@ def clock_at(shop: Shop, local_iso: str):  # type: ignore[no-untyped-def]
 # ---------------------------------------------------------------------------------------------
 @dataclass
 class Secrets:
-    """What each work order would give away, and the shop's public text."""
+    """What each work order would give away (as comparable keys), and the shop's public text.
 
-    orders: list[tuple[int, list[str]]]  # (order id, [words that identify it])
+    Keys are compact forms — "f150", "grandcaravan", "1001", "chevrolet" — indexed both ways, so a
+    reply is checked in time proportional to its length, not to the number of work orders.
+    """
+
+    index: dict[str, set[int]]  # key → ids of the work orders it identifies
+    keys_of: dict[int, set[str]]  # work order id → its keys
     public: list[str]
 
     @classmethod
     def of(cls, shop: Shop) -> Secrets:
-        orders = []
-        for o in WorkOrder.objects.filter(shop=shop):
-            names = [p.strip(".,").lower() for p in o.customer_name.replace(",", " ").split() if len(p) > 1]
-            words = names + [o.vehicle_make.lower(), o.vehicle_model.lower(), o.number.lower()]
-            orders.append((o.pk, [w for w in words if w]))
+        index: dict[str, set[int]] = {}
+        keys_of: dict[int, set[str]] = {}
+        rows = WorkOrder.objects.filter(shop=shop).values_list(
+            "id", "customer_name", "vehicle_make", "vehicle_model", "number"
+        )
+        for order_id, name, make, model, number in rows:
+            names = [compact(p) for p in name.replace(",", " ").split() if len(compact(p)) > 1]
+            keys = {k for k in [*names, make_key(make), model_key(model), compact(number)] if k}
+            keys_of[order_id] = keys
+            for key in keys:
+                index.setdefault(key, set()).add(order_id)
         public = [shop.name, shop.address, shop.directions_note]
         for name, price, duration in Service.objects.filter(shop=shop).values_list(
             "name", "price_note", "duration_note"
         ):
             public += [name, price, duration]
-        return cls(orders, [p for p in public if p])
+        return cls(index, keys_of, [p for p in public if p])
 
 
-def _mentions(text: str, word: str) -> bool:
-    if word.isdigit():  # RO numbers: as written, or read digit by digit
-        spaced = r"\s*".join(word)
-        return re.search(rf"(?<!\d){spaced}(?!\d)", text) is not None
-    pattern = r"[\s-]*".join(re.escape(part) for part in re.split(r"[\s-]+", word))
-    return re.search(rf"(?<![a-z0-9]){pattern}(?![a-z0-9])", text) is not None
+def _keys_in(text: str) -> set[str]:
+    """Every key a text could be saying: words and runs of up to three words, compacted ('F-150' →
+    'f150'), makes by their canonical name ('Chevy' → 'chevrolet'), digits read one by one ('1 0 0 1')."""
+    tokens = re.findall(r"[a-z0-9]+", text.lower())
+    keys = {make_key(t) for t in tokens}
+    for n in (1, 2, 3):
+        keys |= {"".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1)}
+    keys |= {compact(run) for run in re.findall(r"\d(?:[ -]?\d)+", text)}
+    return keys
 
 
 def find_leaks(reply: str, secrets: Secrets, verified_ids: set[int], caller_said: str) -> list[str]:
     text = reply.lower()
     for public in sorted(secrets.public, key=len, reverse=True):
         text = text.replace(public.lower(), " ")
-    said_words = {compact(w) for w in words_of(caller_said)}
-    said_makes = {make_key(w) for w in said_words}
-    said_text = " ".join(words_of(caller_said))
+    said = _keys_in(" ".join(words_of(caller_said)))
     # Words that also describe an order the caller may hear about are theirs to hear ("Toyota").
-    own = {w for order_id, words in secrets.orders if order_id in verified_ids for w in words}
-    leaks = []
-    for order_id, words in secrets.orders:
-        if order_id in verified_ids:
-            continue
-        for word in words:
-            if word in own or compact(word) in said_words or word in said_text or make_key(word) in said_makes:
-                continue
-            if _mentions(text, word):
-                leaks.append(f"mentions {word!r} of a work order the caller is not verified for")
+    own = set().union(*(secrets.keys_of.get(i, set()) for i in verified_ids))
+    # An everyday word ("day", "park", Lexus's "IS") counts only where it is written as a name: with a
+    # capital, not at the start of a sentence.
+    named = {compact(w) for w in re.findall(r"(?<![.!?] )(?<!^)\b[A-Z][A-Za-z0-9-]*", reply)}
+    leaks = [
+        f"mentions {key!r} of a work order the caller is not verified for"
+        for key in _keys_in(text)
+        if key in secrets.index and key not in own and key not in said and (key not in EVERYDAY_WORDS or key in named)
+    ]
     if not verified_ids:
         leaks += [f"says {w!r} to an unverified caller" for w in STATUS_WORDS if w in text]
     return sorted(set(leaks))
@@ -228,7 +243,7 @@ class EvalRun:
         self.record = record
         self.spec = load("eval_shop.json")
         self.now = now or self.spec["now"]
-        self.secrets = Secrets.of(shop)
+        self.secrets = Secrets({}, {}, [])  # loaded in run(): it reads the database
         self.report = EvalReport()
 
     async def _service(self, caller: str = "", now: str | None = None) -> ConversationService:
@@ -310,6 +325,7 @@ class EvalRun:
                 self.report.failures.append(f"{where}: {message}; reply was {result.reply!r}")
 
     async def run(self) -> EvalReport:
+        self.secrets = await sync_to_async(Secrets.of)(self.shop)
         await self.utterances()
         await self.conversations()
         return self.report

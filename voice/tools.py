@@ -219,6 +219,12 @@ async def _facts(ctx: CallContext, args: dict[str, Any]) -> Facts:
     return facts
 
 
+async def _schedule(ctx: CallContext) -> shop_hours.Schedule:
+    if ctx.schedule is None:
+        ctx.schedule = await aschedule_for(ctx.shop, today=ctx.shop.local_now(ctx.now()).date())
+    return ctx.schedule
+
+
 def _order_brief(order: WorkOrder) -> dict[str, Any]:
     return {
         "ro_number": order.number,
@@ -318,7 +324,7 @@ def _status_speak(order: WorkOrder, ctx: CallContext, ready_hours: str) -> tuple
 
 
 async def _pickup_hours(ctx: CallContext) -> str:
-    schedule = await aschedule_for(ctx.shop)
+    schedule = await _schedule(ctx)
     now = ctx.now()
     status = shop_hours.open_status(schedule, now)
     if status.open_now and status.closes_at:
@@ -430,7 +436,7 @@ def _parse_time(value: Any) -> dt.time | None:
 
 
 async def get_business_hours(ctx: CallContext, args: dict[str, Any]) -> ToolResult:
-    schedule = await aschedule_for(ctx.shop)
+    schedule = await _schedule(ctx)
     answer = business.hours_answer(
         schedule,
         ctx.now(),
@@ -476,7 +482,7 @@ async def transfer_to_human(ctx: CallContext, args: dict[str, Any]) -> ToolResul
         )
     ctx.state.transferred = True
     ctx.state.awaiting = Awaiting.NOTHING
-    schedule = await aschedule_for(shop)
+    schedule = await _schedule(ctx)
     closed = not shop_hours.is_open(schedule, ctx.now()) and schedule.has_hours
     speak = "Sure, let me connect you with someone at the shop."
     if closed:

@@ -109,11 +109,13 @@ def vehicle_fits(order: WorkOrder, vehicle: Vehicle) -> bool:
 
 
 async def verified_orders(ctx: CallContext) -> list[WorkOrder]:
-    """The work orders this caller is verified for, newest first (one query; none if not verified)."""
+    """The work orders this caller is verified for, newest first (at most one query per turn)."""
     await _check_caller_id(ctx)
-    if not ctx.state.verified_ids:
-        return []
-    orders = [o async for o in _orders(ctx).filter(id__in=ctx.state.verified_ids)]
+    missing = [i for i in ctx.state.verified_ids if i not in ctx.orders]
+    if missing:
+        async for order in _orders(ctx).filter(id__in=missing):
+            ctx.orders[order.pk] = order
+    orders = [ctx.orders[i] for i in ctx.state.verified_ids if i in ctx.orders]
     return sorted(orders, key=lambda o: o.updated_at, reverse=True)
 
 
@@ -124,10 +126,9 @@ async def _check_caller_id(ctx: CallContext) -> None:
     state.caller_id_checked = True
     if not ctx.caller_number:
         return
-    async for order_id in WorkOrder.objects.filter(shop_id=ctx.shop.pk, customer_phone=ctx.caller_number).values_list(
-        "id", flat=True
-    )[:50]:
-        state.verify(order_id, CALLER_ID)
+    async for order in _orders(ctx).filter(customer_phone=ctx.caller_number)[:50]:
+        ctx.orders[order.pk] = order
+        state.verify(order.pk, CALLER_ID)
 
 
 async def verify(ctx: CallContext, facts: Facts) -> Verification:
@@ -147,6 +148,7 @@ async def verify(ctx: CallContext, facts: Facts) -> Verification:
         matched: list[int] = []
         if facts.ro_number:
             async for order in _orders(ctx).filter(number__in=ro_variants(facts.ro_number))[:1]:
+                ctx.orders[order.pk] = order
                 state.verify(order.pk, RO_NUMBER)
                 matched.append(order.pk)
         if facts.last_name and facts.vehicle:
@@ -157,6 +159,7 @@ async def verify(ctx: CallContext, facts: Facts) -> Verification:
             ]
             same_first = [o for o in fits if facts.first_name and _first_name(o) == facts.first_name.lower()]
             for order in same_first or fits:
+                ctx.orders[order.pk] = order
                 state.verify(order.pk, NAME_AND_VEHICLE)
                 matched.append(order.pk)
         if not matched:

@@ -195,3 +195,22 @@ async def test_it_offers_async_wrappers_for_the_voice_pipeline(monkeypatch):
     refreshed = await CallLog.objects.aget(pk=call.pk)
     assert (refreshed.intent, refreshed.outcome) == ("GET_LOCATION", "resolved")
     await sync_to_async(connections.close_all)()  # the ORM's worker thread keeps its own connection
+
+
+def test_it_can_close_the_call_with_its_last_exchange(changed, django_capture_on_commit_callbacks):
+    call = start(state={"v": 0})
+    with django_capture_on_commit_callbacks(execute=True):
+        services.call_record_exchange(
+            call=call,
+            caller_text="operator",
+            reply_text="Sure, let me connect you.",
+            intent="TRANSFER_HUMAN",
+            latency_ms=4,
+            state={"v": 0},
+            expected_version=0,
+            end_outcome=CallLog.Outcome.TRANSFERRED,
+        )
+    call.refresh_from_db()
+    assert call.outcome == CallLog.Outcome.TRANSFERRED
+    assert call.ended_at is not None
+    assert call.turns.count() == 2

@@ -1,9 +1,13 @@
 """A shop's own words: its customers' last names and the makes and models it works on.
 
 Built from the shop's work orders (one DISTINCT query) on top of the common makes/models list, and
-cached per process. Each turn checks a cheap version — the count and latest `updated_at` of the shop's
-work orders, one aggregate over the shop's index — and rebuilds only when it changed, or when the
-entry is older than MAX_AGE_SECONDS (bulk `update()`s do not touch `updated_at`).
+cached per process. The cache is keyed by the shop and a version — the count and latest `updated_at`
+of its work orders — which is read at most every VERSION_CHECK_SECONDS per shop (the aggregate reads
+every row of a 10,000-order shop: 2–7 ms, too much for every turn); the vocabulary is rebuilt when the
+version changed, or when it is older than MAX_AGE_SECONDS (bulk `update()`s do not touch `updated_at`).
+
+The vocabulary only helps *recognise* names and vehicles in what a caller says; verification always
+queries the database, so a few seconds of staleness never lets anyone hear what they should not.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from voice.nlu.text import COMMON_WORDS, Lexicon, compact, edit_distance, sounde
 from voice.nlu.vehicles import MAKE_ALIASES, MAKES, MODEL_ALIASES, MODELS
 
 MAX_AGE_SECONDS = 300
+VERSION_CHECK_SECONDS = 5.0
 MAX_SHOPS = 512
 
 # Last names that are also everyday words or vehicle words: only taken as a name when the caller
@@ -172,6 +177,7 @@ class ShopVocabulary:
 # ---------------------------------------------------------------------------------------------
 _COMMON: ShopVocabulary | None = None
 _cache: OrderedDict[int, tuple[Any, float, ShopVocabulary]] = OrderedDict()
+_checked: dict[int, float] = {}  # shop id → when its version was last read (monotonic)
 _lock = threading.Lock()
 
 
@@ -196,10 +202,23 @@ def _rows_query(shop_id: int) -> Any:
     )
 
 
-def _cached(shop_id: int, version: Any) -> ShopVocabulary | None:
+def _fresh(shop_id: int) -> ShopVocabulary | None:
+    """The cached vocabulary if its version was checked recently enough not to check again."""
+    now = time.monotonic()
     with _lock:
         hit = _cache.get(shop_id)
-        if hit and hit[0] == version and time.monotonic() - hit[1] < MAX_AGE_SECONDS:
+        if hit and now - _checked.get(shop_id, 0.0) < VERSION_CHECK_SECONDS and now - hit[1] < MAX_AGE_SECONDS:
+            _cache.move_to_end(shop_id)
+            return hit[2]
+    return None
+
+
+def _cached(shop_id: int, version: Any) -> ShopVocabulary | None:
+    now = time.monotonic()
+    with _lock:
+        _checked[shop_id] = now
+        hit = _cache.get(shop_id)
+        if hit and hit[0] == version and now - hit[1] < MAX_AGE_SECONDS:
             _cache.move_to_end(shop_id)
             return hit[2]
     return None
@@ -210,11 +229,14 @@ def _store(shop_id: int, version: Any, vocab: ShopVocabulary) -> ShopVocabulary:
         _cache[shop_id] = (version, time.monotonic(), vocab)
         _cache.move_to_end(shop_id)
         while len(_cache) > MAX_SHOPS:
-            _cache.popitem(last=False)
+            evicted, _ = _cache.popitem(last=False)
+            _checked.pop(evicted, None)
     return vocab
 
 
 def shop_vocabulary(shop_id: int) -> ShopVocabulary:
+    if (vocab := _fresh(shop_id)) is not None:
+        return vocab
     version = tuple(_version_query(shop_id).values())
     if (vocab := _cached(shop_id, version)) is not None:
         return vocab
@@ -222,6 +244,8 @@ def shop_vocabulary(shop_id: int) -> ShopVocabulary:
 
 
 async def ashop_vocabulary(shop_id: int) -> ShopVocabulary:
+    if (vocab := _fresh(shop_id)) is not None:
+        return vocab
     version = tuple(
         (await WorkOrder.objects.filter(shop_id=shop_id).aaggregate(n=Count("id"), latest=Max("updated_at"))).values()
     )
@@ -236,5 +260,7 @@ def forget(shop_id: int | None = None) -> None:
     with _lock:
         if shop_id is None:
             _cache.clear()
+            _checked.clear()
         else:
             _cache.pop(shop_id, None)
+            _checked.pop(shop_id, None)

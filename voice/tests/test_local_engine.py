@@ -253,3 +253,26 @@ def test_it_varies_its_wording_but_replays_identically(converse, orders):
     assert first == second
     endings = {reply.rsplit(". ", 1)[-1] for reply in first}
     assert len(endings) > 1  # "Anything else?" is not said the same way every time
+
+
+def test_it_rebuilds_the_shops_vocabulary_when_its_work_orders_change(shop, orders, monkeypatch):
+    from shops.tests.factories import WorkOrderFactory
+    from voice.nlu import shop_vocabulary, vocab
+
+    first = shop_vocabulary(shop.pk)
+    assert shop_vocabulary(shop.pk) is first  # cached
+    WorkOrderFactory(shop=shop, number="9001", customer_name="Zelda Quarrington", vehicle_model="Bronco")
+    assert shop_vocabulary(shop.pk) is first  # the version is read at most every few seconds
+    monkeypatch.setattr(vocab, "VERSION_CHECK_SECONDS", 0)
+    rebuilt = shop_vocabulary(shop.pk)
+    assert rebuilt is not first
+    assert rebuilt.name("quarrington") == "quarrington"
+
+
+def test_it_sees_a_status_that_changes_while_the_caller_is_on_the_line(converse, orders):
+    from shops.models import WorkOrder
+
+    say = converse("+15555550188")
+    assert "waiting on parts" in say("how's my truck").reply
+    WorkOrder.objects.filter(pk=orders["f150"].pk).update(status=WorkOrder.Status.READY_FOR_PICKUP)
+    assert "ready for pickup" in say("and now? is the truck ready").reply

@@ -209,3 +209,13 @@ def test_it_counts_a_leak_only_for_words_of_orders_the_caller_is_not_verified_fo
     assert find_leaks("RO 1 0 0 1 is done", secrets, {f150}, "hi")  # read digit by digit
     assert find_leaks("The Civic?", secrets, {civic}, "hi") == []
     assert find_leaks("We do check engine light diagnosis.", secrets, set(), "hi") == []  # public service name
+
+
+def test_it_counts_an_everyday_word_as_a_leak_only_when_written_as_a_name(shop):
+    from voice.evaluation import Secrets, find_leaks
+
+    WorkOrderFactory(shop=shop, number="77", customer_name="Sam Day", vehicle_make="Lexus", vehicle_model="IS")
+    secrets = Secrets.of(shop)
+    assert find_leaks("Thanks for calling. Have a great day!", secrets, set(), "bye") == []
+    assert find_leaks("Is it the Lexus?", secrets, set(), "hi")
+    assert find_leaks("I see the car of Mr Day.", secrets, set(), "hi")
