@@ -21,6 +21,7 @@ import re
 import time
 import zoneinfo
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def build_shop(spec: dict[str, Any] | None = None, *, slug_suffix: str = "") -> 
     return shop
 
 
-def clock_at(shop: Shop, local_iso: str):  # type: ignore[no-untyped-def]
+def clock_at(shop: Shop, local_iso: str) -> Callable[[], dt.datetime]:
     moment = dt.datetime.fromisoformat(local_iso).replace(tzinfo=shop.tz)
     return lambda: moment
 

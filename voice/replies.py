@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 from shops.models import WorkOrder
 
-STATUS_PHRASES = {
+STATUS_PHRASES: dict[str, str] = {
     WorkOrder.Status.ESTIMATE: "in for an estimate; we haven't started any work on it yet",
     WorkOrder.Status.RECEIVED: "checked in and waiting for a technician to look at it",
     WorkOrder.Status.DIAGNOSING: "with a technician, who is still diagnosing it",

@@ -15,6 +15,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from django.db.models import QuerySet
+
 from shops.models import WorkOrder
 from voice.context import CallContext
 from voice.nlu.vocab import ShopVocabulary, Vehicle, make_key, model_matches
@@ -75,7 +77,7 @@ class Verification:
         return bool(self.orders)
 
 
-def _orders(ctx: CallContext):  # type: ignore[no-untyped-def]
+def _orders(ctx: CallContext) -> QuerySet[WorkOrder]:
     return WorkOrder.objects.filter(shop_id=ctx.shop.pk).only(*_FIELDS)
 
 

@@ -497,9 +497,9 @@ def _names(u: Understanding, raw_words: list[str], vocab: ShopVocabulary, awaiti
     for i, name in kept:
         if name not in u.last_names:
             u.last_names.append(name)
-        before = tokens[i - 1] if i else ""
-        if before.isalpha() and len(before) > 1 and before not in COMMON_WORDS and before not in NAME_CUES:
-            u.first_name = before
+        previous = tokens[i - 1] if i else ""
+        if previous.isalpha() and len(previous) > 1 and previous not in COMMON_WORDS and previous not in NAME_CUES:
+            u.first_name = previous
 
 
 def _followed_by_vehicle(tokens: list[str], i: int, vocab: ShopVocabulary) -> bool:

@@ -12,6 +12,8 @@ from voice.nlu.numbers import digits_in
 from voice.nlu.text import edit_distance, soundex, words_of
 from voice.nlu.vocab import ShopVocabulary
 
+pytestmark = pytest.mark.django_db  # the conversation tests below; the parsing tests need no database
+
 VOCAB = ShopVocabulary.build(
     [
         ("smith", "Honda", "Civic"),
@@ -144,7 +146,6 @@ def test_it_measures_spelling_and_sound_distance():
 # ---------------------------------------------------------------------------------------------
 # Conversations
 # ---------------------------------------------------------------------------------------------
-pytestmark = pytest.mark.django_db
 
 
 def test_it_verifies_with_a_name_and_a_vehicle_given_in_different_turns(converse, orders):
