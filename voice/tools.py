@@ -42,6 +42,7 @@ from voice.verification import (
     OFFER_TRANSFER_AFTER,
     Facts,
     may_list_vehicles,
+    ro_variants,
     select,
     verified_orders,
     verify,
@@ -339,7 +340,7 @@ async def _pickup_hours(ctx: CallContext) -> str:
 async def get_work_order_status(ctx: CallContext, args: dict[str, Any]) -> ToolResult:
     facts = await _facts(ctx, args)
     orders = await verified_orders(ctx)
-    if facts.ro_number and not any(o.number in facts.ro_number for o in orders):
+    if facts.ro_number and not {o.number for o in orders} & set(ro_variants(facts.ro_number)):
         v = await verify(ctx, Facts(ro_number=facts.ro_number))
         orders = v.orders
         if v.failed or v.locked:

@@ -12,7 +12,7 @@ from voice.nlu.numbers import digits_in
 from voice.nlu.text import edit_distance, soundex, words_of
 from voice.nlu.vocab import ShopVocabulary
 
-pytestmark = pytest.mark.django_db  # the conversation tests below; the parsing tests need no database
+pytestmark = pytest.mark.django_db
 
 VOCAB = ShopVocabulary.build(
     [

@@ -219,3 +219,10 @@ def test_it_counts_an_everyday_word_as_a_leak_only_when_written_as_a_name(shop):
     assert find_leaks("Thanks for calling. Have a great day!", secrets, set(), "bye") == []
     assert find_leaks("Is it the Lexus?", secrets, set(), "hi")
     assert find_leaks("I see the car of Mr Day.", secrets, set(), "hi")
+
+
+def test_it_does_not_take_one_ro_number_for_another_that_contains_it(context, shop, orders):
+    WorkOrderFactory(shop=shop, number="100", customer_name="Ida Short", customer_phone="+15555550123")
+    ctx = context("+15555550123")  # verified for RO 100 (and John Smith's orders) by caller ID
+    result = run(ctx, "get_work_order_status", {"ro_number": "10234"})  # Wei Nguyen's Tacoma, said aloud
+    assert result.data["ro_number"] == "10234"
