@@ -126,9 +126,9 @@ class SimulatorConfig:
 class Probe:
     """Hooks for benchmarks: called with perf_counter timestamps. The defaults do nothing."""
 
-    def caller_frame(self, index: int) -> bytes:
-        """The silence frame to send as frame `index` (override to make frames identifiable)."""
-        return SILENCE_FRAME
+    def outgoing_frame(self, index: int, frame: bytes) -> bytes:
+        """The caller's frame number `index` as it will be sent (override to make frames identifiable)."""
+        return frame
 
     def frame_sent(self, payload: str, at: float) -> None: ...
 
@@ -326,15 +326,22 @@ class _Call:
     def _poke(self) -> None:
         self.activity.set()
 
+    async def _wait_activity(self, seconds: float | None) -> None:
+        """Until the next inbound message (or `seconds`). `asyncio.timeout`, not `wait_for`: on Python
+        3.11 `wait_for` can swallow a cancellation that races with the event, and a task that ignores
+        its cancellation keeps a finished call from ever returning."""
+        self.activity.clear()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(seconds):
+                await self.activity.wait()
+
     async def _wait(self, predicate: Callable[[], bool], deadline: float) -> bool:
         """Wait until `predicate()` holds (re-checked on every inbound message) or `deadline` passes."""
         while not predicate():
             remaining = deadline - time.perf_counter()
             if remaining <= 0:
                 return False
-            self.activity.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.activity.wait(), remaining)
+            await self._wait_activity(remaining)
         return True
 
     # -- the call -----------------------------------------------------------------------------
@@ -482,7 +489,8 @@ class _Call:
                     frame, on_sent = self.outgoing.popleft()
                     fast = not paced
                 else:
-                    frame, on_sent, fast = probe.caller_frame(index), None, False
+                    frame, on_sent, fast = SILENCE_FRAME, None, False
+                frame = probe.outgoing_frame(index, frame)
                 index += 1
                 n = next(self.chunk)
                 payload = base64.b64encode(frame).decode("ascii")
@@ -661,9 +669,7 @@ class _Call:
             if due is not None and due <= now:
                 await self._echo(self.player.due(now))
                 continue
-            self.activity.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.activity.wait(), None if due is None else due - now)
+            await self._wait_activity(None if due is None else due - now)
 
     # -- after the stream ---------------------------------------------------------------------
     async def _after_stream(self) -> None:

@@ -100,6 +100,8 @@ def server_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         TWILIO_AUTH_TOKEN=AUTH_TOKEN,
         TWILIO_ACCOUNT_SID="AC" + "e" * 32,
         CELERY_TASK_ALWAYS_EAGER="1",
+        # The after-call summary may ask the OpenAI text API: a closed local port, never OpenAI's host.
+        OPENAI_BASE_URL=f"http://127.0.0.1:{free_port()}/v1",
         PYTHONUNBUFFERED="1",
         LOG_LEVEL="INFO",
     )
