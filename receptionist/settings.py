@@ -102,8 +102,11 @@ TEMPLATES = [
 # ---------------------------------------------------------------------------------------------
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Daphne serves HTTP and WebSockets from threads; give writers a moment instead of failing.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # Daphne serves HTTP and WebSockets from threads: WAL lets readers work while a call writes its
+    # turn, NORMAL sync makes that write one cheap fsync-free commit, and writers wait, not fail.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+    )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -122,6 +125,14 @@ if REDIS_URL:
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# The cache holds rate-limit counters: shared through Redis when there is one, so the limits hold
+# across server processes; per process otherwise.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    if REDIS_URL
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 
 CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
@@ -198,6 +209,9 @@ OPENAI_MODEL = env.str("OPENAI_MODEL", default="gpt-4o-mini")
 OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=8.0)
 OPENAI_VOICE = env.str("OPENAI_VOICE", default="alloy")
+
+# Requests per API token (or per IP without one) to /api/voice/chat, e.g. "30/m".
+VOICE_CHAT_RATE_LIMIT = env.str("VOICE_CHAT_RATE_LIMIT", default="30/m")
 
 VOICE_ENGINE = env.str("VOICE_ENGINE", default="auto")
 if VOICE_ENGINE not in {"auto", "openai", "local"}:

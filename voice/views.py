@@ -38,8 +38,6 @@ from voice.conversation import MAX_TEXT_CHARS, ConversationService, SessionBusy,
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_RATE = "30/m"
-
 
 def _error(status: int, message: str, **headers: str) -> JsonResponse:
     response = JsonResponse({"error": message}, status=status)
@@ -114,7 +112,7 @@ def _parse(request: HttpRequest) -> dict[str, Any] | JsonResponse:
 @require_POST
 async def chat(request: HttpRequest) -> JsonResponse:
     credentials = await _credentials(request)
-    rate = ratelimit.Rate.parse(getattr(settings, "VOICE_CHAT_RATE_LIMIT", DEFAULT_RATE))
+    rate = ratelimit.Rate.parse(settings.VOICE_CHAT_RATE_LIMIT)
     key = credentials.rate_key if isinstance(credentials, Credentials) else f"ip:{_client_ip(request)}"
     if (retry_after := await ratelimit.ahit(f"voice-chat:{key}", rate)) is not None:
         return _error(429, "Too many requests; slow down.", Retry_After=str(retry_after))
