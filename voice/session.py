@@ -23,8 +23,12 @@ and owns everything that does not depend on it:
   outcome failed and the error, and still closes the transport and the engine;
 * metrics per turn ({"type": "metrics"} events): `response_ms` = end of the caller's utterance as our
   side detects it (the endpointer fires; Realtime's speech_stopped arrives) → first audio byte of the
-  answer handed to the transport (a filler counts: it is what ends the dead air); `asr_ms`, `model_ms`
-  (engine thinking, tools excluded), `tool_ms`, `tts_ms` (synthesis of the first sentence).
+  answer handed to the transport (a filler counts: it is what ends the dead air); `asr_ms` (waiting
+  for recognition after that), `model_ms` (engine thinking, tools excluded), `tool_ms`, `tts_ms`
+  (synthesis of the first sentence), `speech_ms` (the utterance's length, offline), `asr_decode_ms`
+  (all its decoding; the offline engine recognises while the caller talks, so most of it is not in
+  `asr_ms`), `late_ms` (how far the reply's later sentences were behind their playback slot: > 0
+  means the caller heard a gap mid-reply).
   CallLog.first_response_ms is the first turn's `response_ms`. The endpointer's own hangover (~0.3 s
   offline, Realtime's silence_duration_ms) comes on top of what the caller perceives.
 """
@@ -106,6 +110,9 @@ class TurnMetrics:
     model_ms: float = 0.0
     tool_ms: float = 0.0
     tts_ms: float | None = None
+    speech_ms: float | None = None  # the caller's utterance, when the engine knows it (offline)
+    asr_decode_ms: float | None = None  # all decoding of the utterance, most of it while the caller spoke
+    late_ms: float | None = None  # the reply's worst underrun after its first audio (offline speech)
     filler: bool = False
     reported: bool = False
 
@@ -123,6 +130,9 @@ class TurnMetrics:
             "model_ms": r(self.model_ms),
             "tool_ms": r(self.tool_ms),
             "tts_ms": r(self.tts_ms),
+            "speech_ms": r(self.speech_ms),
+            "asr_decode_ms": r(self.asr_decode_ms),
+            "late_ms": r(self.late_ms),
             "filler": self.filler,
         }
 
@@ -583,12 +593,20 @@ class VoiceSession:
         fmt = self.transport.output_format
         started = time.perf_counter()
         self._playout.begin(item_id)
+        first: float | None = None
+        due_ms = 0.0  # when this chunk must go out (after the first) so that playback never runs dry
         try:
             stream = self.synthesizer.stream(text, fmt)
             try:
                 async for chunk in stream:
-                    if turn is not None and turn.tts_ms is None:
-                        turn.tts_ms = (time.perf_counter() - started) * 1000
+                    now = time.perf_counter()
+                    if first is None:
+                        first = now
+                        if turn is not None and turn.tts_ms is None:
+                            turn.tts_ms = (now - started) * 1000
+                    elif turn is not None:
+                        turn.late_ms = max(turn.late_ms or 0.0, (now - first) * 1000 - due_ms)
+                    due_ms += fmt.duration_ms(len(chunk))
                     await self.play(chunk, item_id=item_id)
             finally:
                 await stream.aclose()  # type: ignore[attr-defined]

@@ -49,8 +49,8 @@ What a transport must do:
   The session calls close() exactly once, and never after `stop()` (the far end is already gone).
 - `send_event()`: {"type": "state", "state"}, {"type": "transcript", "role": "caller"|"assistant",
   "text"}, {"type": "engine", "engine", "reason"?}, {"type": "metrics", "turn", "source", "engine",
-  "response_ms", "asr_ms", "model_ms", "tool_ms", "tts_ms", "filler"}. A browser shows them; Twilio
-  ignores them.
+  "response_ms", "asr_ms", "model_ms", "tool_ms", "tts_ms", "speech_ms", "asr_decode_ms", "late_ms",
+  "filler"} (see voice/session.py for what each measures). A browser shows them; Twilio ignores them.
 - Errors: a transport method that raises ends the call (outcome failed, unless one is set).
 - Concurrency: call the session's inputs from one task (the consumer's receive loop), in arrival order;
   they return quickly (recognition, the model and speech run in the session's own tasks).

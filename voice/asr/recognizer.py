@@ -7,7 +7,7 @@ import hashlib
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +60,9 @@ class Recognizer:
         self.init_seconds = time.perf_counter() - started
         self._lock = threading.Lock()
         self._grammars: OrderedDict[tuple[str, ...], str] = OrderedDict()
+        self._streaming = False
+        self._stream_bytes = 0
+        self._stream_seconds = 0.0
 
     def decode(self, pcm: bytes, *, choices: Sequence[str] | None = None) -> Transcript:
         """Recognise one utterance of PCM16 mono 16 kHz. With `choices`, the answer is one of them (as
@@ -85,6 +88,58 @@ class Recognizer:
     async def adecode(self, pcm: bytes, *, choices: Sequence[str] | None = None) -> Transcript:
         """`decode` in a worker thread, so the event loop keeps serving other calls' audio."""
         return await asyncio.to_thread(self.decode, pcm, choices=choices)
+
+    # -- streaming: recognise while the caller is still talking ---------------------------------
+    # `begin()`, `feed()` as the audio arrives, `finish()` when the utterance ends: the decoding is
+    # done during the utterance, and only the end of it is left when the caller stops (milliseconds
+    # instead of a decode of the whole utterance). Between begin and finish the decoder belongs to
+    # that utterance, so a streaming recogniser serves one caller at a time: give each call its own
+    # (`Recognizer(model)`: ~16 ms and ~7 MB with a domain LM) rather than the shared `get_recognizer()`.
+    def begin(self) -> None:
+        with self._lock:
+            if self._streaming:
+                self._decoder.end_utt()
+            if self._decoder.current_search() != "_default":
+                self._decoder.activate_search("_default")
+            self._decoder.start_utt()
+            self._streaming = True
+            self._stream_bytes = 0
+            self._stream_seconds = 0.0
+
+    def feed(self, pcm: bytes) -> None:
+        """More of the utterance (PCM16 mono 16 kHz), in order."""
+        with self._lock:
+            if not self._streaming:
+                raise RuntimeError("feed() before begin()")
+            started = time.perf_counter()
+            for i in range(0, len(pcm), self.CHUNK_BYTES):
+                self._decoder.process_raw(pcm[i : i + self.CHUNK_BYTES], False, False)
+            self._stream_bytes += len(pcm)
+            self._stream_seconds += time.perf_counter() - started
+
+    def finish(self) -> Transcript:
+        """The utterance's transcript; `decode_seconds` counts all the decoding since `begin()`."""
+        with self._lock:
+            if not self._streaming:
+                raise RuntimeError("finish() before begin()")
+            started = time.perf_counter()
+            self._decoder.end_utt()
+            self._streaming = False
+            hyp = self._decoder.hyp()
+            text = " ".join(w for w in (hyp.hypstr.split() if hyp else []) if not w.startswith(("<", "[", "++")))
+            return Transcript(
+                text=text,
+                audio_seconds=self._stream_bytes / (2 * SAMPLE_RATE),
+                decode_seconds=self._stream_seconds + time.perf_counter() - started,
+                score=hyp.best_score if hyp else 0,
+            )
+
+    def abort(self) -> None:
+        """Drop an utterance in progress (the call ended mid-sentence)."""
+        with self._lock:
+            if self._streaming:
+                self._decoder.end_utt()
+                self._streaming = False
 
     def _grammar(self, choices: Sequence[str]) -> str:
         phrases = tuple(sorted({" ".join(normalize_text(c)) for c in choices} - {""}))
@@ -166,7 +221,9 @@ class UtteranceDetector:
     Built on PocketSphinx's `Endpointer`: speech starts when `ratio` of a `window`-second window is voiced
     and ends when `ratio` of it is not, so both events arrive about `window` seconds late; a longer window
     waits out longer pauses before ending the caller's turn. An utterance longer than `max_seconds` is cut
-    (and the rest continues as the next one)."""
+    (and the rest continues as the next one). `on_speech(pcm)` is called with each piece of an utterance's
+    audio as soon as it is collected, and with b"" when the utterance is complete (for recognition while
+    the caller is still talking); the pieces of a reported utterance, joined, are its `pcm`."""
 
     def __init__(
         self,
@@ -177,10 +234,12 @@ class UtteranceDetector:
         max_seconds: float = 15.0,
         min_seconds: float = 0.1,
         input_format: AudioFormat = PCM16_16K,
+        on_speech: Callable[[bytes], None] | None = None,
     ) -> None:
         from pocketsphinx import Endpointer
 
         self._converter = AudioConverter(input_format, PCM16_16K)
+        self._on_speech = on_speech  # gets each piece of an utterance's audio as it is collected
 
         self._endpointer = Endpointer(window=window, ratio=ratio, vad_mode=vad_mode, sample_rate=SAMPLE_RATE)
         self.frame_bytes: int = self._endpointer.frame_bytes
@@ -220,6 +279,8 @@ class UtteranceDetector:
         if speech is not None:
             self._speech.append(speech)
             self._speech_bytes += len(speech)
+            if self._on_speech is not None:
+                self._on_speech(speech)
         if not self._speech:
             return
         ended = not self._endpointer.in_speech
@@ -232,3 +293,5 @@ class UtteranceDetector:
             self._start = end  # a cut utterance continues from here
             if utterance.duration >= self.min_seconds:
                 events.append(utterance)
+            if self._on_speech is not None:
+                self._on_speech(b"")  # this utterance's audio is complete (reported or too short)

@@ -17,7 +17,8 @@ import pytest
 from asgiref.sync import async_to_sync
 
 from calls.models import CallLog, ToolCall
-from voice.audio import PCM16_16K, PCM16_24K, silence, split_frames
+from voice.asr import Recognizer, ShopVocabulary, Utterance, UtteranceDetector, build_domain_model
+from voice.audio import MULAW_8K, PCM16_16K, PCM16_24K, silence, split_frames
 from voice.conversation import TIME_UP, ConversationService
 from voice.session import FILLER, SILENCE_GOODBYE, STILL_THERE, SessionState, VoiceSession
 from voice.testing.speech import caller_audio, caller_frames
@@ -117,6 +118,7 @@ def test_it_answers_a_spoken_question(shop, clock):
     assert len(transport.transcripts("assistant")) == 2
     metrics = transport.events_of("metrics")[0]
     assert metrics["source"] == "speech" and metrics["asr_ms"] > 0 and metrics["response_ms"] > 0
+    assert metrics["speech_ms"] > 500 and metrics["asr_decode_ms"] > 0
     call = CallLog.objects.get(call_sid=session.call_sid)
     roles = [role for role, _ in turns(call)]
     assert roles == ["assistant", "caller", "assistant"]
@@ -325,3 +327,21 @@ def test_it_speaks_pcm16_to_a_browser(shop, clock):
     assert len(transport.audio) % 2 == 0
     seconds = len(transport.audio) / PCM16_24K.bytes_per_second
     assert 3 < seconds < 15  # the greeting, at 24 kHz
+
+
+def test_recognising_while_the_caller_talks_gives_the_words_of_decoding_afterwards(tmp_path):
+    model = build_domain_model(ShopVocabulary(shop_name="Elm Street Auto", services=("Oil change",)), tmp_path)
+    pieces: list[bytes] = []
+    detector = UtteranceDetector(input_format=MULAW_8K, on_speech=pieces.append)
+    events = detector.feed(caller_audio("what time do you close today", lead_ms=300, trail_ms=900))
+    (utterance,) = [e for e in events if isinstance(e, Utterance)]
+    assert pieces[-1] == b"" and b"".join(pieces) == utterance.pcm
+
+    streaming = Recognizer(model)
+    streaming.begin()
+    for piece in pieces[:-1]:
+        streaming.feed(piece)
+    heard = streaming.finish()
+
+    assert heard.text and heard.text == Recognizer(model).decode(utterance.pcm).text
+    assert heard.audio_seconds == pytest.approx(utterance.duration)
