@@ -26,7 +26,7 @@ out-of-band responses (`conversation: "none"`).
         client = AsyncOpenAI(api_key="test", websocket_base_url=fake.url)
 
 Command line (for other implementations and manual runs):
-    python -m voice.testing.fake_realtime --port 8765 [--script turns.json] [--paced]
+    python -m voice.testing.fake_realtime --port 8765 [--script turns.json] [--paced] [--chunk-ms 100]
 """
 
 from __future__ import annotations
@@ -999,7 +999,7 @@ def load_script(path: str | Path) -> list[Turn]:
 
 async def _serve_forever(args: argparse.Namespace) -> None:
     script = load_script(args.script) if args.script else []
-    fake = FakeRealtime(script, host=args.host, port=args.port, paced=args.paced)
+    fake = FakeRealtime(script, host=args.host, port=args.port, paced=args.paced, chunk_ms=args.chunk_ms)
     async with fake:
         print(f"fake OpenAI Realtime listening on {fake.url} (websocket_base_url)", flush=True)
         await asyncio.Future()
@@ -1011,6 +1011,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--script", help="JSON file: a list of turns {transcript, reply, tool_call{name, arguments}}")
     parser.add_argument("--paced", action="store_true", help="send reply audio in real time, not as fast as possible")
+    parser.add_argument("--chunk-ms", type=int, default=100, help="audio per response.output_audio.delta")
     args = parser.parse_args(argv)
     with contextlib.suppress(KeyboardInterrupt):
         asyncio.run(_serve_forever(args))

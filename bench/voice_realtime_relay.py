@@ -1,0 +1,301 @@
+"""Benchmark: what the OpenAI Realtime engine adds per audio frame when it relays a phone call.
+
+    .venv/bin/python bench/voice_realtime_relay.py [--sessions 10] [--seconds 30] [--chunk-ms 20]
+
+The fake Realtime server (voice.testing.fake_realtime) runs in its own process, pacing its reply audio in
+real time in `--chunk-ms` deltas, so this process holds only what production holds: VoiceSessions with the
+Realtime engine (through the official SDK) and a Twilio-like transport (μ-law 8 kHz, base64 in, marks
+echoed at once). `--sessions` callers each send a base64 20 ms μ-law frame every 20 ms of wall-clock time
+— silence, and every few seconds a 0.4 s tone the fake's VAD takes for speech — for `--seconds`; the fake
+answers each turn with ~2 s of audio.
+
+Measured (the first 2 s of each call are warm-up and not counted):
+  inbound_us    receive_audio_b64(payload) called → returned: the frame has been handed to the SDK's
+                WebSocket (`send_raw`), unchanged (μ-law passes through);
+  outbound_us   the SDK's recv_bytes() returned a `response.output_audio.delta` → the transport's
+                send_audio_b64 is called with that delta's base64 (json.loads, dispatch, playback
+                bookkeeping, and the mark that follows are not all in this figure: the mark is sent
+                right after);
+  append_us     one input_audio_buffer.append on an open connection, two ways: the SDK's typed
+                `connection.send({...})` (a dict transformed per call) vs `send_raw()` of a prebuilt
+                string (what the engine does);
+  frame_lateness_ms  how late the callers' frames were sent (this process falling behind);
+  cpu_s_per_call_minute  this process's CPU (relay + the callers' own loop) per call-minute.
+
+Prints ONE JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import contextlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "receptionist.settings")
+os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
+os.environ.setdefault("ALLOWED_HOSTS", "testserver")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+os.environ["OPENAI_API_KEY"] = "bench-key"
+
+FRAME_S = 0.020
+WARMUP_S = 2.0
+
+
+def pct(values: list[float], p: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    k = max(0, min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1))))
+    return round(ordered[k], 2)
+
+
+def summary(values: list[float]) -> dict[str, Any]:
+    return {"p50": pct(values, 50), "p99": pct(values, 99), "max": pct(values, 100), "n": len(values)}
+
+
+class TwilioLikeTransport:
+    """μ-law 8 kHz both ways; marks echoed at once; records when each delta reached it."""
+
+    def __init__(self, stats: dict[str, Any]) -> None:
+        from voice.audio import MULAW_8K
+
+        self.name = "twilio"
+        self.input_format = MULAW_8K
+        self.output_format = MULAW_8K
+        self.session: Any = None
+        self.stats = stats
+        self.received_at = 0.0  # when the engine's socket last returned a message
+        self.measuring = False
+
+    async def send_audio(self, audio: bytes) -> None:
+        pass
+
+    async def send_audio_b64(self, payload: str) -> None:
+        if self.measuring:
+            self.stats["outbound_us"].append((time.perf_counter() - self.received_at) * 1e6)
+        self.stats["deltas"] += 1
+
+    async def send_mark(self, name: str) -> None:
+        asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self.session.mark_played(name)))
+
+    async def clear(self) -> None:
+        self.stats["clears"] += 1
+
+    async def send_event(self, event: dict[str, Any]) -> None:
+        pass
+
+    async def close(self) -> None:
+        pass
+
+
+def stamp_receipts(session: Any, transport: TwilioLikeTransport) -> None:
+    """Note the time each message leaves the SDK's recv_bytes (the engine's reader awaits it per message)."""
+    conn = session._engine.conn
+    recv_bytes = conn.recv_bytes
+
+    async def timed() -> bytes:
+        data = await recv_bytes()
+        transport.received_at = time.perf_counter()
+        return data
+
+    conn.recv_bytes = timed
+
+
+def frame(payload: bytes) -> str:
+    return base64.b64encode(payload).decode("ascii")
+
+
+async def caller(shop: Any, stop_at: float, stats: dict[str, Any], offset: float) -> None:
+    from voice.audio import MULAW_SILENCE
+    from voice.session import VoiceSession
+    from voice.testing.fake_realtime import tone
+
+    loop = asyncio.get_running_loop()
+    silence = frame(MULAW_SILENCE * 160)
+    speech_audio = tone(400, {"type": "audio/pcmu"}, freq=300, amplitude=8000)
+    speech = [frame(speech_audio[i : i + 160]) for i in range(0, len(speech_audio), 160)]
+    transport = TwilioLikeTransport(stats)
+    session = VoiceSession(
+        shop=shop,
+        transport=transport,
+        call_sid=f"BENCH{uuid.uuid4().hex}",
+        channel="phone",
+        caller_number="+15555559999",
+        engine="openai",
+    )
+    transport.session = session
+    await session.start()
+    if session.engine_name != "openai":
+        raise RuntimeError("the session did not reach the fake Realtime server")
+    stamp_receipts(session, transport)
+    started = loop.time()
+    next_at = started
+    next_speech = started + 3.0 + offset
+    plan: list[str] = []
+    while loop.time() < stop_at and not session.ended.is_set():
+        now = loop.time()
+        if next_at > now:
+            await asyncio.sleep(next_at - now)
+        measuring = loop.time() - started > WARMUP_S
+        transport.measuring = measuring
+        if measuring:
+            stats["lateness_ms"].append((loop.time() - next_at) * 1000)
+        next_at += FRAME_S
+        if not plan and loop.time() >= next_speech:
+            plan = list(speech)
+            next_speech = loop.time() + 4.0
+        payload = plan.pop(0) if plan else silence
+        t0 = time.perf_counter()
+        await session.receive_audio_b64(payload)
+        if measuring:
+            stats["inbound_us"].append((time.perf_counter() - t0) * 1e6)
+        stats["frames"] += 1
+    stats["engines"].append(session.engine_name)
+    stats["fallbacks"] += session.engine_name != "openai"
+    await session.stop()
+    stats["call_seconds"] += loop.time() - started
+
+
+async def append_cost(shop: Any, n: int) -> dict[str, Any]:
+    """One connection: n appends with the SDK's typed send(dict) and n with send_raw(str), interleaved."""
+    from django.conf import settings
+
+    from voice.audio import MULAW_SILENCE
+    from voice.engines.realtime import _client
+
+    payload = frame(MULAW_SILENCE * 160)
+    typed: list[float] = []
+    raw: list[float] = []
+    conn = await _client().realtime.connect(model=settings.OPENAI_REALTIME_MODEL).enter()
+    try:
+        await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {
+            "input": {"format": {"type": "audio/pcmu"}}, "output": {"format": {"type": "audio/pcmu"}}}}})  # fmt: skip
+        for i in range(n):
+            t0 = time.perf_counter()
+            if i % 2:
+                await conn.send({"type": "input_audio_buffer.append", "audio": payload})
+                typed.append((time.perf_counter() - t0) * 1e6)
+            else:
+                await conn.send_raw('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
+                raw.append((time.perf_counter() - t0) * 1e6)
+            if i % 50 == 0:
+                await asyncio.sleep(0)  # let the server read
+    finally:
+        await conn.close()
+    return {"sdk_send_dict": summary(typed), "send_raw": summary(raw)}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_fake(port: int, chunk_ms: int, turns: int) -> subprocess.Popen[bytes]:
+    script = Path(tempfile.mkstemp(suffix=".json")[1])
+    script.write_text(json.dumps([{"transcript": "hello", "reply": "x" * 33} for _ in range(turns)]))
+    proc = subprocess.Popen(  # noqa: S603
+        [sys.executable, "-m", "voice.testing.fake_realtime", "--port", str(port), "--script", str(script), "--paced",
+         "--chunk-ms", str(chunk_ms)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    proc.stdout.readline()  # "listening on ..."
+    return proc
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--chunk-ms", type=int, default=20, help="audio per delta from the fake")
+    parser.add_argument("--appends", type=int, default=4000)
+    args = parser.parse_args()
+
+    port = free_port()
+    os.environ["OPENAI_REALTIME_URL"] = f"ws://127.0.0.1:{port}/v1"
+    fake = start_fake(port, args.chunk_ms, turns=int(args.seconds / 4) + 5)
+
+    import logging
+
+    import django
+    from django.conf import settings
+
+    django.setup()
+    logging.disable(logging.WARNING)
+    from django.db import connection
+
+    db = settings.DATABASES["default"]
+    tmpdir = None
+    if db["ENGINE"].endswith("sqlite3"):
+        tmpdir = tempfile.TemporaryDirectory()
+        db.setdefault("TEST", {})["NAME"] = str(Path(tmpdir.name) / "bench_voice_relay.sqlite3")
+    else:
+        db.setdefault("TEST", {})["NAME"] = "bench_voice_relay"
+    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
+    try:
+        from voice.evaluation import build_shop
+
+        shop = build_shop()
+
+        async def run() -> dict[str, Any]:
+            stats: dict[str, Any] = {
+                "inbound_us": [], "outbound_us": [], "lateness_ms": [], "frames": 0, "deltas": 0, "clears": 0,
+                "call_seconds": 0.0, "engines": [], "fallbacks": 0,
+            }  # fmt: skip
+            appends = await append_cost(shop, args.appends)
+            loop = asyncio.get_running_loop()
+            cpu0, wall0 = time.process_time(), time.perf_counter()
+            stop_at = loop.time() + args.seconds
+            await asyncio.gather(*(caller(shop, stop_at, stats, offset=i * 0.37) for i in range(args.sessions)))
+            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+            minutes = stats["call_seconds"] / 60
+            return {
+                "sessions": args.sessions,
+                "seconds": args.seconds,
+                "chunk_ms": args.chunk_ms,
+                "frames": stats["frames"],
+                "deltas": stats["deltas"],
+                "inbound_us": summary(stats["inbound_us"]),
+                "outbound_us": summary(stats["outbound_us"]),
+                "append_us": appends,
+                "frame_lateness_ms": summary(stats["lateness_ms"]),
+                "fallbacks": stats["fallbacks"],
+                "cpu_utilisation": round(cpu / wall, 3),
+                "cpu_s_per_call_minute": round(cpu / minutes, 3) if minutes else None,
+            }
+
+        results = asyncio.run(run())
+        print(json.dumps({"bench": "voice_realtime_relay", "python": platform.python_version(), "cpus": os.cpu_count(),
+                          **results}))  # fmt: skip
+    finally:
+        fake.terminate()
+        with contextlib.suppress(Exception):
+            fake.wait(5)
+        from django.db import connections
+
+        with contextlib.suppress(Exception):
+            connections.close_all()
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+        if tmpdir:
+            tmpdir.cleanup()
+
+
+if __name__ == "__main__":
+    main()
