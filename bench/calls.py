@@ -219,6 +219,12 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all cores spent busy since boot (/proc/stat: everything but idle and iowait)."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return (sum(values) - values[3] - values[4]) / CLK_TCK
+
+
 def wait_for_port(port: int, proc: subprocess.Popen[Any] | None, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -381,10 +387,12 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     loadgen = [fake.pid] + [p.pid for p in callers]
     cpu_before = cpu_seconds(pid) if pid else None
     loadgen_before = sum(cpu_seconds(p) for p in loadgen)
+    machine_before = machine_busy_seconds()
     started = time.perf_counter()
     time.sleep(max(0.0, window_end - time.perf_counter()))
     cpu_after = cpu_seconds(pid) if pid else None
     loadgen_cpu = sum(cpu_seconds(p) for p in loadgen) - loadgen_before
+    machine_cpu = machine_busy_seconds() - machine_before
     window = time.perf_counter() - started
     for proc in callers:
         proc.wait()
@@ -417,6 +425,8 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
         "window_s": round(window, 1),
         "server_cores": None if cpu is None else round(cpu * n / 60, 2),
         "loadgen_cores": round(loadgen_cpu / window, 2),
+        # Everything else on this shared machine during the window (other engineers' tests, the database).
+        "other_cores": round(machine_cpu / window - loadgen_cpu / window - ((cpu or 0) * n / 60), 2),
         "inbound_ms_p50": _r(percentile(inbound, 50)),
         "inbound_ms_p99": _r(percentile(inbound, 99)),
         "outbound_ms_p50": _r(percentile(outbound, 50)),

@@ -222,6 +222,31 @@ async def test_it_passes_caller_audio_through_untouched(call):
     await communicator.disconnect()
 
 
+async def test_it_takes_compact_and_spaced_media_frames_alike(call):
+    communicator, session = await started(call)
+    compact, spaced, outbound = b64(b"\x01" * 160), b64(b"\x02" * 160), b64(b"\x03" * 160)
+    await communicator.send_to(text_data=json.dumps(media_frame(compact), separators=(",", ":")))
+    await communicator.send_to(text_data=json.dumps(media_frame(spaced)))
+    frame = media_frame(outbound)
+    frame["media"]["track"] = "outbound"
+    await communicator.send_to(text_data=json.dumps(frame, separators=(",", ":")))
+    await communicator.send_json_to(media_frame(spaced))
+    assert await session.wait_for("audio", 3) == [compact, spaced, spaced]
+    await communicator.disconnect()
+
+
+def test_it_slices_the_payload_only_out_of_unambiguous_media_frames():
+    payload = b64(b"\xff" * 160)
+    compact = json.dumps(media_frame(payload), separators=(",", ":"))
+    assert consumers._media_payload(compact) == payload
+    assert consumers._media_payload(json.dumps(media_frame(payload))) == payload
+    twice = json.dumps({**media_frame(payload), "extra": {"payload": "AAAA"}})
+    assert consumers._media_payload(twice) is None
+    late_event = json.dumps({"streamSid": STREAM, "event": "media", "media": {"payload": payload}})
+    assert consumers._media_payload(late_event) is None  # parsed in full instead
+    assert consumers._media_payload(json.dumps({"event": "mark", "mark": {"name": "payload"}})) is None
+
+
 async def test_it_reports_marks_and_key_presses(call):
     communicator, session = await started(call)
     mark = {"event": "mark", "sequenceNumber": "5", "streamSid": STREAM, "mark": {"name": "g1"}}

@@ -22,6 +22,7 @@ from telephony.simulator import (
     CallResult,
     Player,
     Press,
+    Probe,
     Say,
     SimulatorConfig,
     percentile,
@@ -318,6 +319,31 @@ async def test_it_places_concurrent_calls_and_summarises_them():
     summary = summarize(results)
     assert summary.calls == 4 and summary.failures == 0
     assert summary.answer_ms_p50 is not None and summary.answer_ms_p99 is not None
+
+
+class StampingProbe(Probe):
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.received: list[str] = []
+
+    def outgoing_frame(self, index: int, frame: bytes) -> bytes:
+        return index.to_bytes(4, "big") + frame[4:]
+
+    def frame_sent(self, payload: str, at: float) -> None:
+        self.sent.append(payload)
+
+    def media_received(self, payload: str, at: float) -> None:
+        self.received.append(payload)
+
+
+async def test_it_lets_a_benchmark_mark_every_frame_and_time_both_directions():
+    probe = StampingProbe()
+    async with FakeRelay() as relay:
+        result = await place_call(config_for(relay), [LINE], probe=probe)
+    media = [base64.b64decode(m["media"]["payload"]) for m in relay.events("media")]
+    assert [int.from_bytes(frame[:4], "big") for frame in media] == list(range(len(media)))
+    assert probe.sent == [m["media"]["payload"] for m in relay.events("media")]
+    assert len(probe.received) == result.media_frames > 0
 
 
 # ---------------------------------------------------------------------------------------------
