@@ -16,6 +16,10 @@ Measured (the first 2 s of each call are warm-up and not counted):
                 send_audio_b64 is called with that delta's base64 (json.loads, dispatch, playback
                 bookkeeping, and the mark that follows are not all in this figure: the mark is sent
                 right after);
+  *_cpu_us      the same spans in this thread's CPU time (time.thread_time): the work itself, without the
+                time the OS gave other processes (this machine is shared) — an upper bound if the span yields;
+  python_path_us  our own code per frame with no socket at all: receive_audio_b64 with send_raw stubbed
+                out, and a delta event through json.loads and the engine's dispatcher to the transport;
   append_us     one input_audio_buffer.append on an open connection, two ways: the SDK's typed
                 `connection.send({...})` (a dict transformed per call) vs `send_raw()` of a prebuilt
                 string (what the engine does);
@@ -79,6 +83,7 @@ class TwilioLikeTransport:
         self.session: Any = None
         self.stats = stats
         self.received_at = 0.0  # when the engine's socket last returned a message
+        self.received_cpu = 0.0  # this thread's CPU time then
         self.measuring = False
 
     async def send_audio(self, audio: bytes) -> None:
@@ -87,6 +92,7 @@ class TwilioLikeTransport:
     async def send_audio_b64(self, payload: str) -> None:
         if self.measuring:
             self.stats["outbound_us"].append((time.perf_counter() - self.received_at) * 1e6)
+            self.stats["outbound_cpu_us"].append((time.thread_time() - self.received_cpu) * 1e6)
         self.stats["deltas"] += 1
 
     async def send_mark(self, name: str) -> None:
@@ -109,7 +115,7 @@ def stamp_receipts(session: Any, transport: TwilioLikeTransport) -> None:
 
     async def timed() -> bytes:
         data = await recv_bytes()
-        transport.received_at = time.perf_counter()
+        transport.received_at, transport.received_cpu = time.perf_counter(), time.thread_time()
         return data
 
     conn.recv_bytes = timed
@@ -159,10 +165,11 @@ async def caller(shop: Any, stop_at: float, stats: dict[str, Any], offset: float
             plan = list(speech)
             next_speech = loop.time() + 4.0
         payload = plan.pop(0) if plan else silence
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         await session.receive_audio_b64(payload)
         if measuring:
             stats["inbound_us"].append((time.perf_counter() - t0) * 1e6)
+            stats["inbound_cpu_us"].append((time.thread_time() - c0) * 1e6)
         stats["frames"] += 1
     stats["engines"].append(session.engine_name)
     stats["fallbacks"] += session.engine_name != "openai"
@@ -197,6 +204,46 @@ async def append_cost(shop: Any, n: int) -> dict[str, Any]:
     finally:
         await conn.close()
     return {"sdk_send_dict": summary(typed), "send_raw": summary(raw)}
+
+
+async def python_path(shop: Any, n: int) -> dict[str, Any]:
+    """Our own code per frame, without any socket: receive_audio_b64 with the SDK's send_raw replaced by a
+    no-op, and an output_audio.delta event handed to the engine's dispatcher (json.loads included)."""
+    from voice.audio import MULAW_SILENCE
+    from voice.session import VoiceSession
+
+    stats: dict[str, Any] = {"outbound_us": [], "outbound_cpu_us": [], "deltas": 0}
+    transport = TwilioLikeTransport(stats)
+    session = VoiceSession(
+        shop=shop, transport=transport, call_sid=f"BENCH{uuid.uuid4().hex}", channel="phone", engine="openai"
+    )
+    transport.session = session
+    await session.start()
+    engine = session._engine
+    real_send_raw = engine.conn.send_raw
+
+    async def nothing(message: str) -> None:
+        return None
+
+    engine.conn.send_raw = nothing
+    payload = frame(MULAW_SILENCE * 160)
+    inbound: list[float] = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        await session.receive_audio_b64(payload)
+        inbound.append((time.perf_counter() - t0) * 1e6)
+    engine.conn.send_raw = real_send_raw
+    delta = json.dumps({"type": "response.output_audio.delta", "event_id": "event_1", "response_id": "resp_bench",
+                        "item_id": "item_bench", "output_index": 0, "content_index": 0, "delta": payload})  # fmt: skip
+    handlers = engine._handlers
+    outbound: list[float] = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        event = json.loads(delta)
+        await handlers[event["type"]](event)
+        outbound.append((time.perf_counter() - t0) * 1e6)
+    await session.stop()
+    return {"inbound_us": summary(inbound), "outbound_us": summary(outbound)}
 
 
 def free_port() -> int:
@@ -256,10 +303,12 @@ def main() -> None:
 
         async def run() -> dict[str, Any]:
             stats: dict[str, Any] = {
-                "inbound_us": [], "outbound_us": [], "lateness_ms": [], "frames": 0, "deltas": 0, "clears": 0,
+                "inbound_us": [], "outbound_us": [], "inbound_cpu_us": [], "outbound_cpu_us": [],
+                "lateness_ms": [], "frames": 0, "deltas": 0, "clears": 0,
                 "call_seconds": 0.0, "engines": [], "fallbacks": 0,
             }  # fmt: skip
             appends = await append_cost(shop, args.appends)
+            ours = await python_path(shop, args.appends)
             loop = asyncio.get_running_loop()
             cpu0, wall0 = time.process_time(), time.perf_counter()
             stop_at = loop.time() + args.seconds
@@ -274,7 +323,10 @@ def main() -> None:
                 "deltas": stats["deltas"],
                 "inbound_us": summary(stats["inbound_us"]),
                 "outbound_us": summary(stats["outbound_us"]),
+                "inbound_cpu_us": summary(stats["inbound_cpu_us"]),
+                "outbound_cpu_us": summary(stats["outbound_cpu_us"]),
                 "append_us": appends,
+                "python_path_us": ours,
                 "frame_lateness_ms": summary(stats["lateness_ms"]),
                 "fallbacks": stats["fallbacks"],
                 "cpu_utilisation": round(cpu / wall, 3),

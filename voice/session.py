@@ -561,8 +561,10 @@ class VoiceSession:
 
     async def _listen_after_playback(self, seq: int) -> None:
         await self._playout.wait(self._playout.sent_ms, self.mark_slack)
+        answering = self._turn is not None and not self._turn.reported  # e.g. a filler played, the answer is due
         if (
             seq == self._turn_seq
+            and not answering
             and not self._ending
             and not self._caller_speaking
             and self.state in (SessionState.SPEAKING, SessionState.PROCESSING)

@@ -73,6 +73,7 @@ FATAL_ERRORS = frozenset(
     {"session_expired", "invalid_api_key", "insufficient_quota", "rate_limit_exceeded", "server_error",
      "internal_error", "beta_api_shape_disabled"}
 )  # fmt: skip
+HOLD_SECONDS = 3.0  # how long an answer's transcript waits for the caller's words to be transcribed
 _APPEND = '{"type":"input_audio_buffer.append","audio":"'
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -135,6 +136,12 @@ class RealtimeEngine:
         self._call_names: dict[str, str] = {}
         self._response_audio = False
         self._unanswered = ""  # the caller's last words that no response has answered yet
+        self._last_user_item: str | None = None  # the caller's latest committed utterance
+        self._answered: set[str] = set()  # caller items a spoken answer followed
+        self._untranscribed: str | None = None  # caller item whose transcript is still to come
+        self._held: list[str] = []  # assistant lines waiting for that transcript (the record keeps order)
+        self._quiet_next = False  # the next response is a line not to record (a filler)
+        self._quiet: set[str] = set()
         self._deadline: float | None = None  # fail if no response event before this (loop time)
         self._filler_at: float | None = None  # say a filler if no audio before this
         self._armed = asyncio.Event()
@@ -143,8 +150,9 @@ class RealtimeEngine:
         self._handlers = {
             "input_audio_buffer.speech_started": self._on_speech_started,
             "input_audio_buffer.speech_stopped": self._on_speech_stopped,
-            "input_audio_buffer.committed": self._on_progress,
+            "input_audio_buffer.committed": self._on_committed,
             "conversation.item.input_audio_transcription.completed": self._on_caller_transcript,
+            "conversation.item.input_audio_transcription.failed": self._on_caller_transcript,
             "response.created": self._on_response_created,
             "response.output_item.added": self._on_output_item,
             "response.output_audio.delta": self._on_audio_delta,
@@ -195,6 +203,7 @@ class RealtimeEngine:
 
     async def close(self) -> None:
         self._closing = True
+        self._release_held()
         current = asyncio.current_task()
         for task in (self._reader, self._watchdog):
             if task is not None and task is not current:
@@ -259,9 +268,10 @@ class RealtimeEngine:
             s.spawn(self._quietly(self._create_response(turn=turn)), name="text-response")
 
     async def say(self, text: str, *, record: bool = True) -> None:
-        """Have the model say `text` and return once all its audio is with the transport. (The
-        transcript comes from the model's own output_audio_transcript, so `record` is moot here.)"""
-        await self._create_response({"instructions": SAY_EXACTLY.format(text=text.replace('"', "'"))})
+        """Have the model say `text` and return once all its audio is with the transport. The transcript
+        is what the model actually said (its output_audio_transcript); `record=False` keeps it out of
+        the CallLog (a filler)."""
+        await self._create_response({"instructions": SAY_EXACTLY.format(text=text.replace('"', "'"))}, quiet=not record)
         try:
             await asyncio.wait_for(self._idle.wait(), self.session.response_timeout * 2)
         except TimeoutError as exc:
@@ -283,7 +293,7 @@ class RealtimeEngine:
             await work
 
     async def _create_response(
-        self, response: dict[str, Any] | None = None, *, turn: TurnMetrics | None = None
+        self, response: dict[str, Any] | None = None, *, turn: TurnMetrics | None = None, quiet: bool = False
     ) -> None:
         async with self._create_lock:
             try:
@@ -293,6 +303,7 @@ class RealtimeEngine:
                 raise EngineUnavailable("a response never finished") from exc
             self._idle.clear()
             self._expect(turn)
+            self._quiet_next = quiet
             event: dict[str, Any] = {"type": "response.create"}
             if response:
                 event["response"] = response
@@ -362,19 +373,45 @@ class RealtimeEngine:
         turn = await self.session.caller_stopped_speaking("speech")
         self._expect(turn)
 
+    async def _on_committed(self, event: dict[str, Any]) -> None:
+        self._release_held()  # an earlier utterance's transcript that never came: stop waiting for it
+        self._last_user_item = event.get("item_id")
+        self._untranscribed = self._last_user_item
+        await self._on_progress(event)
+
     async def _on_caller_transcript(self, event: dict[str, Any]) -> None:
+        """Transcription completed (or failed). It may come after the answer: the caller's words are
+        recorded first all the same, and a question already answered is not "unanswered"."""
         usage = event.get("usage") or {}
         if usage.get("type") == "duration" and isinstance(usage.get("seconds"), int | float):
             total = self.session.usage
             total["transcription_seconds"] = total.get("transcription_seconds", 0) + usage["seconds"]
+        item_id = event.get("item_id")
         text = (event.get("transcript") or "").strip()
         if text:
-            self._unanswered = text
+            if item_id not in self._answered:
+                self._unanswered = text
             self.session.record_turn(CallTurn.Role.CALLER, text)
             await self.session.transcript(CallTurn.Role.CALLER, text)
+        if item_id == self._untranscribed:
+            self._release_held()
+
+    def _stop_waiting(self, item_id: str) -> None:
+        if self._untranscribed == item_id:
+            self._release_held()
+
+    def _release_held(self) -> None:
+        self._untranscribed = None
+        held, self._held = self._held, []
+        for line in held:
+            self.session.record_turn(CallTurn.Role.ASSISTANT, line)
 
     async def _on_response_created(self, event: dict[str, Any]) -> None:
-        self._active = (event.get("response") or {}).get("id")
+        response_id = (event.get("response") or {}).get("id")
+        if self._quiet_next and response_id:
+            self._quiet.add(response_id)
+        self._quiet_next = False
+        self._active = response_id
         self._idle.clear()
         self._response_audio = False
         self._calls = []
@@ -402,16 +439,25 @@ class RealtimeEngine:
             await self.session.play(audio, item_id=event.get("item_id"))
 
     async def _on_assistant_transcript(self, event: dict[str, Any]) -> None:
-        await self._assistant_said((event.get("transcript") or "").strip())
+        await self._assistant_said((event.get("transcript") or "").strip(), event.get("response_id"))
 
     async def _on_assistant_text(self, event: dict[str, Any]) -> None:
-        await self._assistant_said((event.get("text") or "").strip())
+        await self._assistant_said((event.get("text") or "").strip(), event.get("response_id"))
 
-    async def _assistant_said(self, text: str) -> None:
-        if text:
-            self._unanswered = ""
+    async def _assistant_said(self, text: str, response_id: str | None) -> None:
+        if not text:
+            return
+        await self.session.transcript(CallTurn.Role.ASSISTANT, text)
+        if response_id in self._quiet:
+            return  # a filler: heard, not part of the conversation
+        self._unanswered = ""
+        if self._last_user_item:
+            self._answered.add(self._last_user_item)
+        if self._untranscribed is not None:
+            self._held.append(text)  # after the caller's words, which are still being transcribed
+            asyncio.get_running_loop().call_later(HOLD_SECONDS, self._stop_waiting, self._untranscribed)
+        else:
             self.session.record_turn(CallTurn.Role.ASSISTANT, text)
-            await self.session.transcript(CallTurn.Role.ASSISTANT, text)
 
     async def _on_function_call(self, event: dict[str, Any]) -> None:
         call_id = event.get("call_id") or ""
@@ -428,6 +474,8 @@ class RealtimeEngine:
             total["responses"] = total.get("responses", 0) + 1
             _add_usage(total, usage)
         self._muted.discard(response.get("id"))
+        quiet = response.get("id") in self._quiet
+        self._quiet.discard(response.get("id"))
         self._active = None
         calls, self._calls = self._calls, []
         for item in response.get("output") or []:  # names, for payloads whose .done lacked them
@@ -441,6 +489,8 @@ class RealtimeEngine:
             details = response.get("status_details") or {}
             self._fail(f"openai realtime response failed: {json.dumps(details)[:200]}")
             return
+        if quiet:
+            return  # a filler: the answer is still to come
         turn = self.session.current_turn
         if calls and status == "completed":
             self.session.spawn(self._run_tools(calls, turn), name="tools")

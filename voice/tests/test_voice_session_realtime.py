@@ -385,3 +385,73 @@ def test_a_browser_gets_pcm_converted_to_and_from_24_khz(shop, clock, openai):
     assert abs(received - sent * 3 // 2) < 200  # 16 kHz in, 24 kHz to OpenAI
     assert abs(len(transport.audio) - len(deltas(fake)) * 2 // 3) < 200  # 24 kHz from OpenAI, 16 kHz out
     assert json.dumps(transport.events)  # events are JSON for the browser
+
+
+def test_the_record_keeps_the_callers_words_before_an_answer_that_beat_their_transcription(shop, clock, openai):
+    script = [Turn(transcript=None, reply="We close at five thirty today.")]
+
+    async def scenario():
+        async with FakeRealtime(script) as fake:
+            session, transport = open_session(shop, clock, fake, openai)
+            await greeted(session, transport)
+            await speak(session)
+            await transport.wait_for(lambda: len(transport.transcripts("assistant")) == 2)
+            item_id = fake.connection.sent_events("input_audio_buffer.committed")[-1]["item_id"]
+            await fake.connection.send(
+                {
+                    "type": "conversation.item.input_audio_transcription.completed",
+                    "item_id": item_id,
+                    "content_index": 0,
+                    "transcript": "what time do you close",
+                }
+            )
+            await transport.wait_for(lambda: bool(transport.transcripts("caller")))
+            await session.stop()
+            return session
+
+    session = run(scenario)
+    call = CallLog.objects.get(call_sid=session.call_sid)
+    assert list(call.turns.values_list("role", "text")) == [
+        ("assistant", shop.spoken_greeting),
+        ("caller", "what time do you close"),
+        ("assistant", "We close at five thirty today."),
+    ]
+
+
+def test_a_slow_tool_gets_a_filler_in_the_models_voice_kept_out_of_the_record(shop, clock, openai, monkeypatch):
+    import asyncio
+
+    release = asyncio.Event()
+    original = tools.REGISTRY.get("get_location")
+
+    async def slow(ctx, args):
+        await release.wait()
+        return await original.handler(ctx, args)
+
+    monkeypatch.setitem(
+        tools.REGISTRY._tools,
+        "get_location",
+        tools.Tool(original.name, original.description, original.parameters, slow),
+    )
+    script = [Turn(transcript="where are you", tool_call=("get_location", {}), reply=lambda out: out["speak"])]
+
+    async def scenario():
+        async with FakeRealtime(script) as fake:
+            session, transport = open_session(shop, clock, fake, openai, filler_after=0.05)
+            await greeted(session, transport)
+            await speak(session)
+            await transport.wait_for(lambda: FILLER in transport.transcripts("assistant"))
+            release.set()
+            await transport.wait_for(lambda: any("12 Elm Street" in t for t in transport.transcripts("assistant")))
+            await transport.wait_for(lambda: bool(transport.events_of("metrics")))
+            await session.stop()
+            return session, transport, fake
+
+    session, transport, fake = run(scenario)
+    assert transport.events_of("metrics")[0]["filler"] is True
+    assert transport.events_of("metrics")[0]["tool_ms"] > 0
+    instructions = [e.get("response", {}).get("instructions", "") for e in fake.connection.events("response.create")]
+    assert any(FILLER in i for i in instructions)  # said by the model, in its voice
+    call = CallLog.objects.get(call_sid=session.call_sid)
+    texts = list(call.turns.values_list("text", flat=True))
+    assert FILLER not in texts and any("12 Elm Street" in t for t in texts)
