@@ -293,7 +293,7 @@ def start_server(kind: str, env: dict[str, str], fake_port: int, workdir: Path) 
     bin_dir = Path(sys.executable).parent
     if kind == "daphne":
         cmd = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "receptionist.asgi:application"]
-    elif kind == "uvicorn":
+    elif kind in ("uvicorn", "uvicorn-uvloop"):
         cmd = [
             str(bin_dir / "uvicorn"),
             "receptionist.asgi:application",
@@ -306,6 +306,8 @@ def start_server(kind: str, env: dict[str, str], fake_port: int, workdir: Path) 
             "--no-access-log",
             "--log-level",
             "warning",
+            "--loop",
+            "uvloop" if kind == "uvicorn-uvloop" else "asyncio",
         ]
     else:
         raise ValueError(kind)
@@ -462,8 +464,9 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
             database_url, drop = fresh_postgres(database_url)
         try:
             env = prepare_database(workdir, database_url) if args.servers != "external" else {}
-            for kind in args.servers.split(","):
-                for n in counts:
+            # Servers alternate at each N, so background load on this shared machine falls on each alike.
+            for n in counts:
+                for kind in args.servers.split(","):
                     runs.append(run_one(args, kind, n, env, workdir))
         finally:
             if drop is not None:
@@ -497,7 +500,9 @@ def main() -> None:
     parser.add_argument("--calls", default="10,50,100", help="concurrent calls per run, comma-separated")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds each call lasts")
     parser.add_argument("--ramp", type=float, default=10.0, help="seconds over which the calls start")
-    parser.add_argument("--servers", default="daphne", help="daphne, uvicorn, or external (comma-separated)")
+    parser.add_argument(
+        "--servers", default="daphne", help="daphne, uvicorn, uvicorn-uvloop, or external (comma-separated)"
+    )
     parser.add_argument("--caller-processes", type=int, default=2)
     parser.add_argument("--reply-ms", type=int, default=3000, help="length of each answer the fake speaks")
     parser.add_argument("--max-p99-ms", type=float, default=20.0)

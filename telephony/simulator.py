@@ -301,6 +301,14 @@ class _Call:
         """The URL as the server sees it publicly (what Twilio signs)."""
         return _swap_origin(url, self.config.public_url) if self.config.public_url else url
 
+    def _reachable(self, url: str, *, websocket: bool = False) -> str:
+        """A URL from the TwiML, dialled at `base_url` when it names the server's public origin (which
+        may not be reachable from here, e.g. https://receptionist.example.com); other URLs as they are."""
+        public = urlsplit(self.config.public_url).netloc
+        if public and urlsplit(url).netloc == public:
+            return _swap_origin(url, self.config.base_url, websocket=websocket)
+        return url
+
     def _sign(self, url: str, params: dict[str, str]) -> str | None:
         return self.signer.compute_signature(url, params) if self.signer else None
 
@@ -378,11 +386,7 @@ class _Call:
         self.connect_action = connect_el.get("action", "") if connect_el is not None else ""
         public_stream = stream.get("url", "")
         r.stream_parameters = {p.get("name", ""): p.get("value", "") for p in stream.findall("Parameter")}
-        r.stream_url = self.config.stream_url or (
-            _swap_origin(public_stream, self.config.base_url, websocket=True)
-            if self.config.public_url
-            else public_stream
-        )
+        r.stream_url = self.config.stream_url or self._reachable(public_stream, websocket=True)
         await self._stream(public_stream)
         if self.connect_action and r.closed_by == "server":
             await self._after_stream()
@@ -675,7 +679,7 @@ class _Call:
     async def _after_stream(self) -> None:
         """Twilio requests the <Connect action> URL when the server closes the stream."""
         r = self.result
-        url = _swap_origin(self.connect_action, self.config.base_url) if self.config.public_url else self.connect_action
+        url = self._reachable(self.connect_action)
         status, body = await self._post(url, self._params(CallStatus="in-progress"), public_url=self.connect_action)
         if status != 200:
             r.errors.append(f"connect-action answered {status}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 import time
 from dataclasses import dataclass, field
@@ -13,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qsl
 
 import pytest
+from django.core.management import CommandError, call_command
 from twilio.request_validator import RequestValidator
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
@@ -385,3 +387,28 @@ def test_it_computes_percentiles_and_failures():
     results = [CallResult(call_sid="CA1", greeting_ms=10.0), CallResult(call_sid="CA2", errors=["boom"])]
     summary = summarize(results)
     assert (summary.calls, summary.failures, summary.errors) == (2, 1, ["boom"])
+
+
+# ---------------------------------------------------------------------------------------------
+# manage.py simulate_call
+# ---------------------------------------------------------------------------------------------
+async def test_the_command_places_a_call_and_prints_it_as_json():
+    out = io.StringIO()
+    async with FakeRelay() as relay:
+        args = ["--url", relay.base_url, "--public-url", relay.base_url, "--auth-token", TOKEN]
+        args += ["--say", "hello there", "--dtmf", "0", "--unpaced", "--no-transcript-from-db", "--json"]
+        await asyncio.to_thread(call_command, "simulate_call", *args, stdout=out)
+    result = json.loads(out.getvalue())
+    assert [e["said"] for e in result["exchanges"]] == ["hello there", "[pressed 0]"]
+    assert result["exchanges"][0]["first_audio_ms"] is not None
+    assert result["after_stream_verbs"] == ["Dial"]
+    assert relay.events("dtmf")[0]["dtmf"]["digit"] == "0"
+
+
+async def test_the_command_fails_when_the_call_fails():
+    async with FakeRelay(refuse_stream=True) as relay:
+        args = ["--url", relay.base_url, "--public-url", relay.base_url, "--auth-token", TOKEN, "--unpaced"]
+        with pytest.raises(CommandError):
+            await asyncio.to_thread(
+                call_command, "simulate_call", *args, "--no-transcript-from-db", stdout=io.StringIO()
+            )
