@@ -12,7 +12,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 
-import shops.importing
+import shops.importing.rows
 from shops.importing import (
     RowError,
     import_work_orders,
@@ -534,7 +534,7 @@ def test_it_reports_a_time_without_a_date(shop):
 
 
 def test_it_keeps_the_first_errors_and_counts_the_rest(shop, monkeypatch):
-    monkeypatch.setattr("shops.importing.MAX_ERRORS", 3)
+    monkeypatch.setattr("shops.importing.report.MAX_ERRORS", 3)
     report = run(shop, make_csv([row(str(n), status="Nope") for n in range(5)]))
     assert (len(report.errors), report.errors_omitted, report.skipped) == (3, 2, 5)
 
@@ -710,7 +710,7 @@ def test_it_writes_progress_while_it_imports(shop, monkeypatch):
 
         return real_import(**{**kwargs, "batch_size": 2, "progress": progress})
 
-    monkeypatch.setattr("shops.importing.import_work_orders", import_in_batches_of_two)
+    monkeypatch.setattr("shops.importing.jobs.import_work_orders", import_in_batches_of_two)
     run_work_order_import(import_id=job.pk)
 
     assert seen == [(2, 5), (4, 5), (5, 5)]
@@ -737,7 +737,7 @@ def test_it_marks_a_crashed_import_failed_and_keeps_the_file(shop, monkeypatch):
     def crash(**kwargs):
         raise RuntimeError("database went away")
 
-    monkeypatch.setattr("shops.importing.import_work_orders", crash)
+    monkeypatch.setattr("shops.importing.jobs.import_work_orders", crash)
     run_work_order_import(import_id=job.pk)
 
     job.refresh_from_db()
@@ -759,7 +759,7 @@ def test_it_keeps_the_rows_before_a_record_the_csv_reader_gives_up_on(shop):
 def test_it_skips_only_the_row_the_database_refuses(shop, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("SQLite does not enforce varchar lengths")
-    monkeypatch.setitem(shops.importing._MAX_LENGTH, "vehicle_plate", 100)  # let a too-long plate past our checks
+    monkeypatch.setitem(shops.importing.rows.MAX_LENGTH, "vehicle_plate", 100)  # let a too-long plate past our checks
     header = ["RO", "Status", "Plate"]
     rows = [["1", "Received", "OK1"], ["2", "Received", "P" * 20], ["3", "Received", "OK3"]]
 
