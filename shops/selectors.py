@@ -17,7 +17,7 @@ from django.db.models import Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from shops.models import BusinessHours, ClosedDate, Invitation, Membership, Shop, WorkOrder
+from shops.models import BusinessHours, ClosedDate, Invitation, Membership, Shop, WorkOrder, WorkOrderImport
 
 AnyUser = User | AnonymousUser
 
@@ -83,10 +83,14 @@ def get_work_order_import_for_user(user: AnyUser, slug: str, pk: int) -> Any:
     return job
 
 
-def work_order_imports_for_shop(shop: Shop) -> Any:
-    from shops.models import WorkOrderImport  # type: ignore[attr-defined,unused-ignore]
-
-    return WorkOrderImport.objects.filter(shop=shop).defer("content").order_by("-created_at")
+def work_order_imports_for_shop(shop: Shop) -> QuerySet[WorkOrderImport]:
+    """The shop's imports, newest first; admin uploads still awaiting confirmation are not imports yet."""
+    return (
+        WorkOrderImport.objects.filter(shop=shop)
+        .exclude(status=WorkOrderImport.Status.PREVIEW)
+        .defer("content")
+        .order_by("-created_at")
+    )
 
 
 def work_orders_for_shop(shop: Shop, *, q: str = "", status: str = "") -> QuerySet[WorkOrder]:

@@ -3,7 +3,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from shops.models import WorkOrder
+from shops.models import WorkOrder, WorkOrderImport
+from shops.selectors import work_order_imports_for_shop
 from shops.tests.factories import MembershipFactory, WorkOrderFactory
 
 pytestmark = pytest.mark.django_db
@@ -99,3 +100,10 @@ def test_it_imports_a_csv_and_shows_progress_and_row_errors(client, owner, djang
     assert WorkOrder.objects.filter(shop=owner.shop, number="9001").exists()
     fragment = client.get(response.url, headers={"HX-Request": "true"}).content.decode()
     assert fragment.strip().startswith('<section class="card" id="import-progress"')
+
+
+def test_it_lists_only_real_imports_not_admin_previews_awaiting_confirmation():
+    shop = MembershipFactory().shop
+    done = WorkOrderImport.objects.create(shop=shop, filename="done.csv", status=WorkOrderImport.Status.DONE)
+    WorkOrderImport.objects.create(shop=shop, filename="preview.csv", status=WorkOrderImport.Status.PREVIEW)
+    assert list(work_order_imports_for_shop(shop)) == [done]
