@@ -282,7 +282,6 @@ class VoiceSession:
         self.turns: list[TurnMetrics] = []
         self.barge_ins = 0
         self.audio_in_bytes = 0
-        self.audio_out_ms = 0.0
         self._engine: VoiceEngine | None = None
         self._playout = _Playout(monotonic)
         self._turn: TurnMetrics | None = None
@@ -297,6 +296,7 @@ class VoiceSession:
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._started = False
+        self._finisher: asyncio.Task[None] | None = None  # the task saying the last line
         self._ending = False
         self._closed = False
         self._first_response_saved = False
@@ -338,6 +338,7 @@ class VoiceSession:
         engine = self._engine
         if engine is None or self._ending:
             return
+        self.audio_in_bytes += len(payload) * 3 // 4
         try:
             await engine.audio_b64(payload)
         except Exception as exc:
@@ -373,10 +374,8 @@ class VoiceSession:
             self.spawn(self.say(result.speak), name="say")
 
     async def stop(self, reason: str = Outcome.CALLER_HUNG_UP) -> None:
-        """The caller or the network ended the call. Idempotent; the transport is not closed (it is gone)."""
-        if self._closed:
-            await self.ended.wait()
-            return
+        """The caller or the network ended the call. Idempotent (a no-op once the session is ending its
+        own way); the transport is not closed (it is gone)."""
         await self._shutdown(outcome=reason, close_transport=False)
 
     async def wait_ended(self, timeout: float | None = None) -> bool:  # noqa: ASYNC109
@@ -576,8 +575,8 @@ class VoiceSession:
         """Synthesise `text` (offline TTS) sentence by sentence into the transport. Returns False if a
         barge-in cut it short. Lines are spoken one after another, never over each other."""
         async with self._speech_lock:
-            if self._ending and self.state == SessionState.ENDED:
-                return False
+            if self._ending and asyncio.current_task() is not self._finisher:
+                return False  # the call is ending: only its last line is still said
             task = asyncio.ensure_future(self._synthesise(text, turn, item_id))
             self._speech = task
             try:
@@ -680,6 +679,7 @@ class VoiceSession:
         self._ending = True
         self._disarm_silence()
         task = asyncio.ensure_future(self._finish(line, outcome, record, turn, interrupt))
+        self._finisher = task
         self._tasks.add(task)  # not spawn(): shutting down must not cancel the task doing it
         task.add_done_callback(self._tasks.discard)
 
@@ -698,7 +698,8 @@ class VoiceSession:
             self._turn = turn
             if self._engine is not None:
                 try:
-                    await asyncio.wait_for(self._engine.say(line, record=record), self.response_timeout * 2)
+                    async with asyncio.timeout(self.response_timeout * 2):  # in this task: see speak()
+                        await self._engine.say(line, record=record)
                 except (EngineUnavailable, TimeoutError):
                     logger.warning("engine could not say the last line on call %s; using offline speech", self.call_sid)
                     await self.say_offline(line, record=record)

@@ -294,6 +294,8 @@ class LocalVoiceEngine:
             return
         turn.tool_ms = self.tool_seconds * 1000
         turn.model_ms = (time.perf_counter() - started) * 1000 - turn.tool_ms
+        if s.ending:
+            return  # hung up, time up or put through meanwhile: this answer is not said
         await s.transcript(CallTurn.Role.ASSISTANT, result.reply)
         if result.transfer or result.end:
             outcome = CallLog.Outcome.TRANSFERRED if result.transfer else CallLog.Outcome.RESOLVED

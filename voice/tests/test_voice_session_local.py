@@ -345,3 +345,30 @@ def test_recognising_while_the_caller_talks_gives_the_words_of_decoding_afterwar
 
     assert heard.text and heard.text == Recognizer(model).decode(utterance.pcm).text
     assert heard.audio_seconds == pytest.approx(utterance.duration)
+
+
+def test_pressing_0_while_an_answer_is_being_worked_out_puts_the_caller_through_without_it(shop, clock, monkeypatch):
+    release = asyncio.Event()
+    original = ConversationService.handle_turn
+
+    async def slow(self, text):
+        await release.wait()
+        return await original(self, text)
+
+    monkeypatch.setattr(ConversationService, "handle_turn", slow)
+
+    async def scenario():
+        session, transport = open_session(shop, clock)
+        await session.start()
+        await transport.wait_for(lambda: session.state == SessionState.LISTENING)
+        await session.receive_text("where are you located")
+        await session.dtmf("0")
+        release.set()
+        await session.wait_ended(timeout=10)
+        return session, transport
+
+    session, transport = run(scenario)
+    said = transport.transcripts("assistant")
+    assert said[-1].startswith("Sure, let me connect you")
+    assert not any("12 Elm Street" in t for t in said)
+    assert CallLog.objects.get(call_sid=session.call_sid).outcome == CallLog.Outcome.TRANSFERRED
