@@ -16,3 +16,18 @@ def _plain_static_files():
     }
     settings.WHITENOISE_AUTOREFRESH = True
     settings.WHITENOISE_USE_FINDERS = True
+
+
+@pytest.fixture(autouse=True)
+def _celery_runs_tasks_in_the_test(request):
+    """Tasks run inside the test that queued them, so a test sees their effect; with REDIS_URL the
+    broker path itself is covered by the tests marked `celery_worker`, which run a real worker."""
+    if request.node.get_closest_marker("celery_worker"):
+        yield
+        return
+    from receptionist.celery import app
+
+    saved = app.conf.task_always_eager, app.conf.task_eager_propagates
+    app.conf.task_always_eager = app.conf.task_eager_propagates = True
+    yield
+    app.conf.task_always_eager, app.conf.task_eager_propagates = saved
