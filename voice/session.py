@@ -148,7 +148,12 @@ class _Playout:
     """What the far end has played of what we sent, in milliseconds of audio since the call started.
 
     The far end plays in real time and echoes each mark when it gets there, so the position is the last
-    echoed mark plus the time since (never past what was sent). A clear drops everything queued."""
+    echoed mark plus the time since (never past what was sent). A clear drops everything queued. Marks
+    not echoed yet keep the audio "playing" up to MARK_GRACE_MS past the estimate (a far end that lags);
+    after that the estimate wins (a far end that never echoes)."""
+
+    MARK_GRACE_MS = 1000.0
+    MAX_MARKS = 1000
 
     def __init__(self, now: Callable[[], float]) -> None:
         self._now = now
@@ -164,7 +169,8 @@ class _Playout:
         return min(self.sent_ms, self._anchor_ms + (self._now() - self._anchor_t) * 1000)
 
     def playing(self) -> bool:
-        return bool(self._marks) or self.position() < self.sent_ms - 0.5
+        estimate = self._anchor_ms + (self._now() - self._anchor_t) * 1000
+        return estimate < self.sent_ms - 0.5 + (self.MARK_GRACE_MS if self._marks else 0.0)
 
     def remaining_ms(self) -> float:
         return max(0.0, self.sent_ms - self.position())
@@ -185,14 +191,19 @@ class _Playout:
         self._seq += 1
         name = f"m{self._seq}"
         self._marks[name] = self.sent_ms
+        if len(self._marks) > self.MAX_MARKS:  # a far end that does not echo: don't grow forever
+            del self._marks[next(iter(self._marks))]
         return name
 
     def echoed(self, name: str) -> None:
         position = self._marks.pop(name, None)
         if position is None:
             return  # a mark a clear dropped, or not ours
-        for older in [k for k, p in self._marks.items() if p <= position]:
-            del self._marks[older]
+        while self._marks:  # marks are played in order: the earlier ones have been too
+            oldest = next(iter(self._marks))
+            if self._marks[oldest] > position:
+                break
+            del self._marks[oldest]
         self._anchor_ms, self._anchor_t = position, self._now()
         self._wake(position)
 

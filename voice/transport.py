@@ -41,7 +41,8 @@ What a transport must do:
 - Marks: echo every mark, in order, once the audio queued before it has been played (Twilio does this
   itself; a browser player must do it when it reaches that point). Unknown or late marks are ignored.
   A transport that cannot echo marks still works: the session then assumes real-time playback from the
-  moment it sent the audio and waits `mark_slack` seconds longer than the audio lasts before hanging up.
+  moment it sent the audio (a mark still unechoed 1 s after its audio should have played counts as
+  played) and waits `mark_slack` seconds longer than the audio lasts before hanging up.
 - `clear()`: drop everything queued at the far end now (Twilio `clear`, browser: stop and flush the
   player). Marks dropped by a clear may still be echoed (Twilio does); that is fine.
 - `close()`: the session is done (goodbye played, transfer line played, or it failed). Close the media

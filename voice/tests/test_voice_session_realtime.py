@@ -138,13 +138,13 @@ def test_it_answers_a_status_question_with_a_tool_and_passes_mulaw_through(shop,
     assert call.outcome == CallLog.Outcome.CALLER_HUNG_UP
 
 
-@pytest.mark.parametrize(("played_seconds", "heard_ms"), [(0.15, 150), (100.0, 300)])
+@pytest.mark.parametrize(("played_seconds", "heard_ms"), [(0.15, 150), (0.5, 300)])
 def test_barge_in_clears_the_transport_truncates_at_what_was_heard_and_cancels(
     shop, clock, openai, played_seconds, heard_ms
 ):
     """The caller talks over a reply that has sent 300 ms of audio (then stalls): the far end is cleared,
-    the item truncated where the caller stopped hearing it — never past what was sent — and the response
-    cancelled."""
+    the item truncated where the caller stopped hearing it — never past what was sent, even when the
+    clock says more could have played (0.5 s; its marks are not echoed yet) — and the response cancelled."""
     playback = Clock()
     script = [Turn(transcript="what services do you offer", reply="We do oil changes, brakes and more.", stall_after=3)]
 
