@@ -709,7 +709,8 @@ class VoiceSession:
             self._turn = turn
             if self._engine is not None:
                 try:
-                    async with asyncio.timeout(self.response_timeout * 2):  # in this task: see speak()
+                    # A backstop only: engines fail over on their own when a response stalls.
+                    async with asyncio.timeout(max(30.0, self.response_timeout * 2)):  # in this task: see speak()
                         await self._engine.say(line, record=record)
                 except (EngineUnavailable, TimeoutError):
                     logger.warning("engine could not say the last line on call %s; using offline speech", self.call_sid)

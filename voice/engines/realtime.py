@@ -73,6 +73,7 @@ FATAL_ERRORS = frozenset(
     {"session_expired", "invalid_api_key", "insufficient_quota", "rate_limit_exceeded", "server_error",
      "internal_error", "beta_api_shape_disabled"}
 )  # fmt: skip
+LINE_BACKSTOP_SECONDS = 60.0  # longest wait for a response to finish, if the watchdog somehow did not fire
 HOLD_SECONDS = 3.0  # how long an answer's transcript waits for the caller's words to be transcribed
 _APPEND = '{"type":"input_audio_buffer.append","audio":"'
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -220,6 +221,7 @@ class RealtimeEngine:
             return
         self._failed = True
         self._deadline = self._filler_at = None
+        self._idle.set()  # wake whoever waits for a response: it is not coming
         self.session.engine_failed(self, reason, unanswered=self._unanswered)
 
     async def _send(self, event: dict[str, Any]) -> bool:
@@ -271,12 +273,15 @@ class RealtimeEngine:
         """Have the model say `text` and return once all its audio is with the transport. The transcript
         is what the model actually said (its output_audio_transcript); `record=False` keeps it out of
         the CallLog (a filler)."""
-        await self._create_response({"instructions": SAY_EXACTLY.format(text=text.replace('"', "'"))}, quiet=not record)
+        line = SAY_EXACTLY.format(text=text.replace('"', "'"))
+        await self._create_response({"instructions": line}, quiet=not record)
+        # A stalled response is the watchdog's to catch (no event for response_timeout); this is a backstop.
         try:
-            await asyncio.wait_for(self._idle.wait(), self.session.response_timeout * 2)
-        except TimeoutError as exc:
+            await asyncio.wait_for(self._idle.wait(), LINE_BACKSTOP_SECONDS)
+        except TimeoutError:
             self._fail("a spoken line never finished")
-            raise EngineUnavailable("a spoken line never finished") from exc
+        if self._failed:
+            raise EngineUnavailable("the line was not said")
 
     async def interrupted(self, item_id: str | None, heard_ms: int) -> None:
         if self._active is not None:
@@ -296,11 +301,12 @@ class RealtimeEngine:
         self, response: dict[str, Any] | None = None, *, turn: TurnMetrics | None = None, quiet: bool = False
     ) -> None:
         async with self._create_lock:
-            try:
-                await asyncio.wait_for(self._idle.wait(), self.session.response_timeout)
-            except TimeoutError as exc:
+            try:  # the response in progress must finish first (the watchdog catches one that stalls)
+                await asyncio.wait_for(self._idle.wait(), LINE_BACKSTOP_SECONDS)
+            except TimeoutError:
                 self._fail("a response never finished")
-                raise EngineUnavailable("a response never finished") from exc
+            if self._failed:
+                raise EngineUnavailable("the Realtime session failed")
             self._idle.clear()
             self._expect(turn)
             self._quiet_next = quiet
