@@ -372,3 +372,35 @@ def test_pressing_0_while_an_answer_is_being_worked_out_puts_the_caller_through_
     assert said[-1].startswith("Sure, let me connect you")
     assert not any("12 Elm Street" in t for t in said)
     assert CallLog.objects.get(call_sid=session.call_sid).outcome == CallLog.Outcome.TRANSFERRED
+
+
+def test_the_greeting_does_not_wait_for_the_shops_language_model(shop, clock, monkeypatch):
+    import threading
+
+    from voice.engines import local_voice
+
+    built = threading.Event()
+    real_build = local_voice.build_domain_model
+
+    def slow_build(vocabulary):
+        built.wait(10)  # in a worker thread: held until the greeting is out
+        return real_build(vocabulary)
+
+    monkeypatch.setattr(local_voice, "build_domain_model", slow_build)
+    frames = caller_frames("what time do you close today", lead_ms=300, trail_ms=900)
+
+    async def scenario():
+        session, transport = open_session(shop, clock)
+        await session.start()
+        await transport.wait_for(lambda: session.state == SessionState.LISTENING)  # greeting sent and played
+        await feed(session, frames)  # the caller talks before the model exists: recognition waits for it
+        greeted_before_model = not built.is_set()
+        built.set()
+        await transport.wait_for(lambda: bool(transport.events_of("metrics")))
+        await session.stop()
+        return transport, greeted_before_model
+
+    transport, greeted_before_model = run(scenario)
+    assert greeted_before_model
+    assert transport.transcripts("assistant")[0] == shop.spoken_greeting
+    assert len(transport.transcripts("caller")) == 1  # and the caller's words were still recognised
