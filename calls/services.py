@@ -91,6 +91,24 @@ def call_start(
             raise ValueError(f"call {call_sid} belongs to another shop")
         if created:
             _notify(call)
+        elif state is not None or engine:
+            call_take_over(call=call, engine=engine, state=state or {})
+    return call
+
+
+def call_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> CallLog:
+    """Give a CallLog opened without a conversation (the Twilio webhook's: no engine, state `{}`) the
+    engine and the first state of the conversation that takes it over. Each is written only while it
+    is still empty (a conditional UPDATE), so a second taker never overwrites the first; the stored
+    state always has a version (`v`, 0 to start), which `call_record_exchange` checks.
+
+    Returns the call with its stored engine and state.
+    """
+    with transaction.atomic():
+        if engine:
+            CallLog.objects.filter(pk=call.pk, engine="").update(engine=engine, updated_at=timezone.now())
+        CallLog.objects.filter(pk=call.pk, state={}).update(state={"v": 0, **state}, updated_at=timezone.now())
+    call.refresh_from_db(fields=["engine", "state"])
     return call
 
 
@@ -149,7 +167,8 @@ def call_record_exchange(
     end_outcome: str = "",
     ended_at: dt.datetime | None = None,
 ) -> None:
-    """Store one conversational turn at once: the caller's words, the reply, its tool calls, the
+    """Store one conversational turn at once: the caller's words (unless `caller_text` is empty: they
+    are already recorded), the reply, its tool calls, the
     intent and the conversation state for the next turn — and, with `end_outcome`, close the call
     (`call_end`) in the same transaction, so a call's last turn costs one commit, not two.
 
@@ -173,9 +192,9 @@ def call_record_exchange(
             changes["confidence"] = confidence
         if not CallLog.objects.filter(pk=call.pk, state__v=expected_version).update(**changes):
             raise StaleCallState(call.call_sid)
-        caller = CallTurn(call=call, role=CallTurn.Role.CALLER, text=caller_text, intent=intent)
+        said = [CallTurn(call=call, role=CallTurn.Role.CALLER, text=caller_text, intent=intent)] if caller_text else []
         reply = CallTurn(call=call, role=CallTurn.Role.ASSISTANT, text=reply_text, intent=intent, latency_ms=latency_ms)
-        CallTurn.objects.bulk_create([caller, reply])
+        CallTurn.objects.bulk_create([*said, reply])
         ToolCall.objects.bulk_create(
             ToolCall(
                 call=call,
@@ -192,6 +211,45 @@ def call_record_exchange(
     call.state, call.intents, call.intent = new_state, intents, primary_intent(intents)
     if call.first_response_ms is None:
         call.first_response_ms = latency_ms
+
+
+def call_record_first_response(*, call: CallLog, first_response_ms: int) -> None:
+    """Store the voice measure of the call's first response: end of the caller's first utterance →
+    first audio byte of the reply sent. It replaces the brain's latency that `call_record_exchange`
+    stored as a stand-in (chat has no audio, so there that latency is the first response)."""
+    ms = max(0, round(first_response_ms))
+    CallLog.objects.filter(pk=call.pk).update(first_response_ms=ms, updated_at=timezone.now())
+    call.first_response_ms = ms
+
+
+def merge_usage(total: dict[str, Any], usage: dict[str, Any]) -> dict[str, Any]:
+    """Add `usage` into `total` (numbers summed, nested dicts merged, strings replaced); returns `total`."""
+    for key, value in usage.items():
+        if isinstance(value, bool):
+            continue
+        if isinstance(value, int | float):
+            current = total.get(key, 0)
+            total[key] = (current if isinstance(current, int | float) else 0) + value
+        elif isinstance(value, dict):
+            if not isinstance(total.get(key), dict):
+                total[key] = {}
+            merge_usage(total[key], value)
+        elif isinstance(value, str):
+            total[key] = value
+    return total
+
+
+def call_add_usage(*, call: CallLog, usage: dict[str, Any]) -> dict[str, Any]:
+    """Add a model's usage (tokens, audio seconds, responses) to what the call already used; returns
+    the call's total. Locks the row so two writers never drop each other's counts."""
+    if not usage:
+        return dict(call.usage or {})
+    with transaction.atomic():
+        row = CallLog.objects.select_for_update().only("usage").get(pk=call.pk)
+        total = merge_usage(dict(row.usage or {}), usage)
+        CallLog.objects.filter(pk=call.pk).update(usage=total, updated_at=timezone.now())
+    call.usage = total
+    return total
 
 
 def call_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
@@ -306,6 +364,18 @@ async def acall_record_exchange(
 
 async def acall_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
     await sync_to_async(call_record_fallback)(call=call, engine=engine, reason=reason)
+
+
+async def acall_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> CallLog:
+    return await sync_to_async(call_take_over)(call=call, engine=engine, state=state)
+
+
+async def acall_record_first_response(*, call: CallLog, first_response_ms: int) -> None:
+    await sync_to_async(call_record_first_response)(call=call, first_response_ms=first_response_ms)
+
+
+async def acall_add_usage(*, call: CallLog, usage: dict[str, Any]) -> dict[str, Any]:
+    return await sync_to_async(call_add_usage)(call=call, usage=usage)
 
 
 async def acall_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None, error: str = "") -> bool:

@@ -135,11 +135,6 @@ class BrowserVoiceConsumer(AsyncWebsocketConsumer):
 
     async def _control(self, message: browser.Control) -> None:
         assert self.session is not None  # noqa: S101 - receive() checked
-        if isinstance(message, browser.Text | browser.Dtmf) and self._start_task and not self._start_task.done():
-            # VoiceSession drops input that arrives before its engine exists; words typed (or a key
-            # pressed) in the first moment of the call wait for start() instead. It returns once the
-            # greeting has begun, so this is brief. Audio isn't held: the caller is hearing the greeting.
-            await asyncio.shield(self._start_task)
         match message:
             case browser.Text(text=text):
                 await self._guard(self.session.receive_text(text))

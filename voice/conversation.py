@@ -148,6 +148,10 @@ class ConversationService:
         call = await CallLog.objects.filter(shop_id=shop.pk, call_sid=call_sid).afirst()
         if call is None:
             return None
+        if not call.state:  # opened elsewhere (the Twilio webhook) without a conversation yet
+            call = await call_services.acall_take_over(
+                call=call, engine="", state=ConversationState(engine=call.engine or LOCAL).to_json()
+            )
         state = ConversationState.from_json(call.state)
         engine, reason = load_engine(state.engine or call.engine or LOCAL)
         if reason:
@@ -177,9 +181,11 @@ class ConversationService:
             await call_services.acall_end(call=self.call, outcome=outcome, ended_at=self.context.now(), error=error)
 
     # -- one turn -------------------------------------------------------------------------------
-    async def handle_turn(self, text: str) -> TurnResult:
-        """The reply to one caller utterance. Raises SessionClosed after goodbye/transfer, SessionBusy
-        when another turn of the same conversation was recorded concurrently."""
+    async def handle_turn(self, text: str, *, record_caller: bool = True) -> TurnResult:
+        """The reply to one caller utterance. `record_caller=False`: the caller's words are already in
+        the CallLog and the history (a voice call that fell back mid-turn from another engine), so only
+        the reply is added. Raises SessionClosed after goodbye/transfer, SessionBusy when another turn
+        of the same conversation was recorded concurrently."""
         if self.closed:
             raise SessionClosed(self.call_sid)
         started = time.perf_counter()
@@ -199,11 +205,13 @@ class ConversationService:
         transfer = reply.transfer or state.transferred
         end = reply.end or state.ended or transfer
         reply_text = " ".join(sentence(reply.text).split()) or sentence(TROUBLE)
-        state.remember("caller", text)
+        if record_caller:
+            state.remember("caller", text)
         state.remember("assistant", reply_text)
         latency_ms = round((time.perf_counter() - started) * 1000)
         if self.record:
-            await self._record(text, reply_text, reply, calls, latency_ms, transfer=transfer, end=end)
+            caller_text = text if record_caller else ""
+            await self._record(caller_text, reply_text, reply, calls, latency_ms, transfer=transfer, end=end)
         return TurnResult(
             reply=reply_text,
             intent=reply.intent,

@@ -307,6 +307,7 @@ class VoiceSession:
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
         self._started = False
+        self._ready = asyncio.Event()  # start() is done: the engine exists (or the call already failed)
         self._finisher: asyncio.Task[None] | None = None  # the task saying the last line
         self._ending = False
         self._closed = False
@@ -334,9 +335,18 @@ class VoiceSession:
             await self._engine.greet(self.shop.spoken_greeting)
         except Exception as exc:
             await self._crash(exc)
+        finally:
+            self._ready.set()
+
+    async def _engine_ready(self) -> VoiceEngine | None:
+        """The engine, once start() has finished (input that arrives while it runs waits here, in order,
+        instead of being dropped); None before start() or when the call is ending."""
+        if self._started and not self._ready.is_set():
+            await self._ready.wait()
+        return None if self._ending else self._engine
 
     async def receive_audio(self, data: bytes) -> None:
-        engine = self._engine
+        engine = self._engine if self._ready.is_set() else await self._engine_ready()
         if engine is None or self._ending:
             return
         self.audio_in_bytes += len(data)
@@ -346,7 +356,7 @@ class VoiceSession:
             await self._crash(exc)
 
     async def receive_audio_b64(self, payload: str) -> None:
-        engine = self._engine
+        engine = self._engine if self._ready.is_set() else await self._engine_ready()
         if engine is None or self._ending:
             return
         self.audio_in_bytes += len(payload) * 3 // 4
@@ -357,7 +367,7 @@ class VoiceSession:
 
     async def receive_text(self, text: str) -> None:
         text = " ".join((text or "").split())
-        engine = self._engine
+        engine = await self._engine_ready()
         if not text or engine is None or self._ending:
             return
         try:
@@ -372,7 +382,7 @@ class VoiceSession:
 
     async def dtmf(self, digit: str) -> None:
         """A key press; "0" puts the caller through to a person (if the shop has a transfer number)."""
-        if digit != "0" or self._engine is None or self._ending or self.context is None:
+        if digit != "0" or await self._engine_ready() is None or self._ending or self.context is None:
             return
         runner = REGISTRY.runner(self.context)
         result = await runner.run("transfer_to_human", {"reason": "caller pressed 0"})
@@ -557,8 +567,8 @@ class VoiceSession:
             self._first_response_saved = True
             call, ms = self.call, round(turn.response_ms)
             if call is not None:
-                call.first_response_ms = ms
-                self.record_later(lambda: CallLog.objects.filter(pk=call.pk).aupdate(first_response_ms=ms))
+                call.first_response_ms = ms  # the voice measure: it replaces the brain's latency
+                self.record_later(partial(call_services.acall_record_first_response, call=call, first_response_ms=ms))
 
     def reply_sent(self, turn: TurnMetrics | None) -> None:
         """All of a reply's audio is with the transport: report the turn's metrics, and listen again
@@ -756,14 +766,14 @@ class VoiceSession:
                 except Exception:
                     logger.exception("could not close the CallLog of call %s", self.call_sid)
         finally:
+            self.state = SessionState.ENDED
+            with contextlib.suppress(Exception):  # before close(): a closed transport sends nothing
+                await self.transport.send_event({"type": "state", "state": str(SessionState.ENDED)})
             if close_transport:
                 try:
                     await self.transport.close()
                 except Exception:
                     logger.warning("closing the transport of call %s failed", self.call_sid, exc_info=True)
-            self.state = SessionState.ENDED
-            with contextlib.suppress(Exception):
-                await self.transport.send_event({"type": "state", "state": str(SessionState.ENDED)})
             self.ended.set()
 
     # -- the CallLog -------------------------------------------------------------------------------
@@ -777,16 +787,9 @@ class VoiceSession:
             started_at=self.clock(),
             state=self.conversation.to_json(),
         )
-        if call.state:
-            self.conversation = ConversationState.from_json(call.state)
-            self.conversation.engine = self._engine_choice
-        changes: dict[str, Any] = {}
-        if not call.state:  # opened by the Twilio webhook: give it the conversation's first state
-            changes["state"] = call.state = self.conversation.to_json()
-        if not call.engine:
-            changes["engine"] = call.engine = self._engine_choice
-        if changes:
-            await CallLog.objects.filter(pk=call.pk).aupdate(**changes)
+        # acall_start gives a CallLog the Twilio webhook opened (no engine, no state) ours.
+        self.conversation = ConversationState.from_json(call.state)
+        self.conversation.engine = self._engine_choice
         self.call = call
         self.context = CallContext(
             shop=self.shop,
@@ -801,9 +804,7 @@ class VoiceSession:
         call = self.call
         assert call is not None  # noqa: S101
         if self.usage:
-            usage = {**(call.usage or {}), **self.usage}
-            await CallLog.objects.filter(pk=call.pk).aupdate(usage=usage)
-            call.usage = usage
+            await call_services.acall_add_usage(call=call, usage=self.usage)
         await call_services.acall_end(call=call, outcome=outcome, ended_at=self.clock(), error=error)
 
     async def _write_loop(self) -> None:
@@ -877,4 +878,4 @@ class VoiceSession:
         await local.say(BRIDGE if unanswered else f"{BRIDGE} {ASK_AGAIN}")
         if unanswered and not self._ending:
             turn = await self.caller_stopped_speaking("text")
-            await local.answer(unanswered, turn)
+            await local.answer(unanswered, turn, record_caller=False)  # Realtime recorded their words

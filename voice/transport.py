@@ -55,6 +55,10 @@ What a transport must do:
 - Errors: a transport method that raises ends the call (outcome failed, unless one is set).
 - Concurrency: call the session's inputs from one task (the consumer's receive loop), in arrival order;
   they return quickly (recognition, the model and speech run in the session's own tasks).
+- Start: a consumer may run `start()` in its own task and feed input meanwhile. Input that arrives while
+  start() is still opening the CallLog and connecting the engine is not dropped: the input call waits
+  until start() is done, then goes to the engine, so words typed (or a key pressed, or the first
+  audio) in the call's first moment are kept, in order. Input before start() is called is ignored.
 
 voice/testing/transport.py has a FakeTransport that does all this for tests.
 """

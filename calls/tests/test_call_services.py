@@ -214,3 +214,49 @@ def test_it_can_close_the_call_with_its_last_exchange(changed, django_capture_on
     assert call.outcome == CallLog.Outcome.TRANSFERRED
     assert call.ended_at is not None
     assert call.turns.count() == 2
+
+
+def test_it_takes_over_a_call_the_webhook_opened_without_a_conversation():
+    shop = ShopFactory()
+    webhook = start(shop, call_sid="CA-1", channel=CallLog.Channel.PHONE, engine="")
+    assert webhook.state == {} and webhook.engine == ""
+    call = start(shop, call_sid="CA-1", channel=CallLog.Channel.PHONE, engine="local", state={"v": 0, "turn": 0})
+    again = start(shop, call_sid="CA-1", channel=CallLog.Channel.PHONE, engine="openai", state={"v": 0, "turn": 9})
+    assert call.engine == again.engine == "local"  # the first taker's, never overwritten
+    assert again.state == {"v": 0, "turn": 0}
+    kwargs = {"caller_text": "hi", "reply_text": "Hello.", "intent": "UNKNOWN", "latency_ms": 1}
+    services.call_record_exchange(call=call, state=call.state, expected_version=0, **kwargs)
+    assert CallLog.objects.get(pk=call.pk).state["v"] == 1
+
+
+def test_it_lets_the_voice_first_response_time_win_over_the_brains_latency():
+    call = start(state={"v": 0})
+    kwargs = {"caller_text": "hi", "reply_text": "Hello.", "intent": "UNKNOWN"}
+    services.call_record_exchange(call=call, state={"v": 0}, expected_version=0, latency_ms=7, **kwargs)
+    services.call_record_first_response(call=call, first_response_ms=480)
+    services.call_record_exchange(call=call, state={"v": 1}, expected_version=1, latency_ms=9, **kwargs)
+    call.refresh_from_db()
+    assert call.first_response_ms == 480
+
+
+def test_it_adds_usage_to_what_the_call_already_used():
+    call = start(state={"v": 0})
+    services.call_add_usage(
+        call=call, usage={"model": "gpt-realtime", "responses": 1, "input_token_details": {"audio": 5}}
+    )
+    services.call_add_usage(call=call, usage={"responses": 2, "input_token_details": {"audio": 7, "text": 1}})
+    call.refresh_from_db()
+    assert call.usage == {"model": "gpt-realtime", "responses": 3, "input_token_details": {"audio": 12, "text": 1}}
+
+
+def test_it_records_only_the_reply_when_the_callers_words_are_already_recorded():
+    call = start(state={"v": 0})
+    services.call_add_turn(call=call, role=CallTurn.Role.CALLER, text="where are you")
+    services.call_record_exchange(
+        call=call, caller_text="", reply_text="We're at 12 Elm Street.", intent="GET_LOCATION", latency_ms=3,
+        state={"v": 0}, expected_version=0,
+    )  # fmt: skip
+    assert list(call.turns.values_list("role", "text")) == [
+        ("caller", "where are you"),
+        ("assistant", "We're at 12 Elm Street."),
+    ]

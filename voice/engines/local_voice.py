@@ -282,23 +282,25 @@ class LocalVoiceEngine:
         self.session.reply_sent(turn)
         return None
 
-    async def answer(self, text: str, turn: TurnMetrics) -> None:
-        """Answer one caller turn with the rules brain and speak the reply (or end/transfer the call)."""
+    async def answer(self, text: str, turn: TurnMetrics, *, record_caller: bool = True) -> None:
+        """Answer one caller turn with the rules brain and speak the reply (or end/transfer the call).
+        `record_caller=False`: the caller's words are already in the CallLog (said to another engine)."""
         assert self.brain is not None  # noqa: S101
         s = self.session
         self.tool_seconds = 0.0
         started = time.perf_counter()
         try:
-            result = await s.with_filler(self.brain.handle_turn(text), turn)
+            result = await s.with_filler(self.brain.handle_turn(text, record_caller=record_caller), turn)
         except SessionClosed:
             return
         turn.tool_ms = self.tool_seconds * 1000
         turn.model_ms = (time.perf_counter() - started) * 1000 - turn.tool_ms
         if s.ending:
             return  # hung up, time up or put through meanwhile: this answer is not said
-        await s.transcript(CallTurn.Role.ASSISTANT, result.reply)
         if result.transfer or result.end:
+            # end_call says the line (its transcript event included); the exchange already recorded it.
             outcome = CallLog.Outcome.TRANSFERRED if result.transfer else CallLog.Outcome.RESOLVED
             s.end_call(result.reply, outcome, record=False, turn=turn, interrupt=False)
             return
+        await s.transcript(CallTurn.Role.ASSISTANT, result.reply)
         await s.speak(result.reply, turn=turn)

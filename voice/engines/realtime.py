@@ -43,6 +43,7 @@ from django.conf import settings
 from openai import AsyncOpenAI
 
 from calls.models import CallLog, CallTurn
+from calls.services import merge_usage
 from voice.audio import MULAW_8K, PCM16_24K, AudioConverter, AudioFormat, b64encode_audio
 from voice.engines import OPENAI
 from voice.prompts import build_system_prompt
@@ -101,16 +102,6 @@ def _client() -> AsyncOpenAI:
 
 def _wire_format(fmt: AudioFormat) -> dict[str, Any]:
     return {"type": "audio/pcmu"} if fmt == MULAW_8K else {"type": "audio/pcm", "rate": 24000}
-
-
-def _add_usage(total: dict[str, Any], usage: dict[str, Any]) -> None:
-    for key, value in usage.items():
-        if isinstance(value, bool):
-            continue
-        if isinstance(value, int | float):
-            total[key] = total.get(key, 0) + value
-        elif isinstance(value, dict):
-            _add_usage(total.setdefault(key, {}), value)
 
 
 class RealtimeEngine:
@@ -478,7 +469,7 @@ class RealtimeEngine:
             total = self.session.usage
             total["model"] = settings.OPENAI_REALTIME_MODEL
             total["responses"] = total.get("responses", 0) + 1
-            _add_usage(total, usage)
+            merge_usage(total, {k: v for k, v in usage.items() if not isinstance(v, str)})
         self._muted.discard(response.get("id"))
         quiet = response.get("id") in self._quiet
         self._quiet.discard(response.get("id"))

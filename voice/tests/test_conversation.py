@@ -115,3 +115,24 @@ def test_it_says_goodbye_when_a_phone_call_runs_past_the_shops_limit(shop):
     result = async_to_sync(service.handle_turn)("are you open")
     assert result.end
     assert "out of time" in result.reply
+
+
+def test_it_takes_over_a_call_log_the_twilio_webhook_opened(shop):
+    from telephony.services import phone_call_start
+
+    phone_call_start(shop=shop, call_sid="CA-webhook", caller_number="+15555550123")
+    service = async_to_sync(ConversationService.start)(shop=shop, channel="phone", call_sid="CA-webhook")
+    async_to_sync(service.handle_turn)("where are you located")  # no SessionBusy
+    phone_call_start(shop=shop, call_sid="CA-webhook-2", caller_number="+15555550123")
+    resumed = async_to_sync(ConversationService.resume)(shop=shop, call_sid="CA-webhook-2")
+    assert resumed is not None
+    async_to_sync(resumed.handle_turn)("where are you located")
+    assert CallLog.objects.get(call_sid="CA-webhook").state["v"] == 1
+    assert CallLog.objects.get(call_sid="CA-webhook-2").state["v"] == 1
+
+
+def test_it_records_only_the_reply_when_the_callers_words_are_already_recorded(shop):
+    service = start(shop)
+    async_to_sync(service.handle_turn)("where are you located", record_caller=False)
+    assert list(service.call.turns.values_list("role", flat=True)) == ["assistant"]
+    assert [role for role, _ in service.state.history] == ["assistant"]

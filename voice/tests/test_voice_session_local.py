@@ -166,7 +166,7 @@ def test_it_transfers_when_the_caller_presses_0_once_the_line_has_played(shop, c
     assert not closed_before_played
     assert transport.closed.is_set()
     assert transport.clears == 1  # the greeting was cut for the transfer line
-    assert transport.log[-2:] == [("close",), ("event", "state")]
+    assert transport.log[-2:] == [("event", "state"), ("close",)]
     call = CallLog.objects.get(call_sid=session.call_sid)
     assert call.outcome == CallLog.Outcome.TRANSFERRED
     assert call.intent == "TRANSFER_HUMAN"
@@ -244,9 +244,9 @@ def test_it_says_a_filler_when_the_answer_is_slow(shop, clock, monkeypatch):
     release = asyncio.Event()
     original = ConversationService.handle_turn
 
-    async def slow(self, text):
+    async def slow(self, text, **kwargs):
         await release.wait()
-        return await original(self, text)
+        return await original(self, text, **kwargs)
 
     monkeypatch.setattr(ConversationService, "handle_turn", slow)
 
@@ -271,7 +271,7 @@ def test_it_says_a_filler_when_the_answer_is_slow(shop, clock, monkeypatch):
 
 
 def test_a_crash_inside_the_engine_leaves_a_failed_call_and_closes_the_transport(shop, clock, monkeypatch):
-    async def broken(self, text):
+    async def broken(self, text, **kwargs):
         raise RuntimeError("the brain fell over")
 
     monkeypatch.setattr(ConversationService, "handle_turn", broken)
@@ -351,9 +351,9 @@ def test_pressing_0_while_an_answer_is_being_worked_out_puts_the_caller_through_
     release = asyncio.Event()
     original = ConversationService.handle_turn
 
-    async def slow(self, text):
+    async def slow(self, text, **kwargs):
         await release.wait()
-        return await original(self, text)
+        return await original(self, text, **kwargs)
 
     monkeypatch.setattr(ConversationService, "handle_turn", slow)
 
@@ -404,3 +404,51 @@ def test_the_greeting_does_not_wait_for_the_shops_language_model(shop, clock, mo
     assert greeted_before_model
     assert transport.transcripts("assistant")[0] == shop.spoken_greeting
     assert len(transport.transcripts("caller")) == 1  # and the caller's words were still recognised
+
+
+def test_it_tells_the_far_end_the_call_ended_before_closing(shop, clock):
+    async def scenario():
+        session, transport = open_session(shop, clock)
+        await session.start()
+        await transport.wait_for(lambda: session.state == SessionState.LISTENING)
+        await session.receive_text("That's all, thanks, goodbye")
+        await session.wait_ended(timeout=10)
+        return transport
+
+    transport = run(scenario)
+    assert transport.states()[-1] == "ended"
+    assert transport.log[-2:] == [("event", "state"), ("close",)]
+
+
+def test_it_says_the_goodbye_once(shop, clock):
+    async def scenario():
+        session, transport = open_session(shop, clock)
+        await session.start()
+        await transport.wait_for(lambda: session.state == SessionState.LISTENING)
+        await session.receive_text("That's all, thanks, goodbye")
+        await session.wait_ended(timeout=10)
+        return session, transport
+
+    session, transport = run(scenario)
+    goodbye = transport.transcripts("assistant")[-1]
+    assert transport.transcripts("assistant").count(goodbye) == 1
+    call = CallLog.objects.get(call_sid=session.call_sid)
+    assert list(call.turns.values_list("text", flat=True)).count(goodbye) == 1
+    assert call.outcome == CallLog.Outcome.RESOLVED
+
+
+def test_it_keeps_what_is_typed_while_the_call_is_starting(shop, clock):
+    async def scenario():
+        session, transport = open_session(shop, clock)
+        # As the browser consumer does: start() in its own task, the caller's first words right behind
+        # it (they arrive while start() is still opening the CallLog; the engine does not exist yet).
+        starting = asyncio.ensure_future(session.start())
+        typed = asyncio.ensure_future(session.receive_text("What time do you close today?"))
+        await asyncio.gather(starting, typed)
+        await transport.wait_for(lambda: transport.events_of("metrics"))
+        await session.stop()
+        return transport
+
+    transport = run(scenario)
+    assert transport.transcripts("caller") == ["What time do you close today?"]
+    assert "5:30 PM" in transport.transcripts("assistant")[-1]

@@ -455,3 +455,22 @@ def test_a_slow_tool_gets_a_filler_in_the_models_voice_kept_out_of_the_record(sh
     call = CallLog.objects.get(call_sid=session.call_sid)
     texts = list(call.turns.values_list("text", flat=True))
     assert FILLER not in texts and any("12 Elm Street" in t for t in texts)
+
+
+def test_it_records_the_callers_words_once_when_the_offline_engine_answers_them_after_a_fallback(shop, clock, openai):
+    script = [Turn(reply="We are at twelve Elm Street.", drop_after=0)]
+
+    async def scenario():
+        async with FakeRealtime(script) as fake:
+            session, transport = open_session(shop, clock, fake, openai)
+            await greeted(session, transport)
+            await session.receive_text("where are you located")
+            await transport.wait_for(lambda: any("12 Elm Street" in t for t in transport.transcripts("assistant")))
+            await session.stop()
+            return session
+
+    session = run(scenario)
+    assert session.engine_name == "local"
+    texts = list(CallLog.objects.get(call_sid=session.call_sid).turns.values_list("text", flat=True))
+    assert texts.count("where are you located") == 1
+    assert any("12 Elm Street" in t for t in texts)
