@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 
 import pytest
@@ -28,8 +29,12 @@ pytestmark = [
 
 @pytest.fixture
 def worker():
-    with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
-        yield running
+    root_level = logging.root.level  # the test worker sets the root logger to its own level
+    try:
+        with start_worker(app, pool="solo", perform_ping_check=False, shutdown_timeout=10) as running:
+            yield running
+    finally:
+        logging.root.setLevel(root_level)
 
 
 def test_it_imports_an_uploaded_csv_through_redis_and_a_worker(worker):
