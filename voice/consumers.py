@@ -67,6 +67,9 @@ def _shop_slug(scope: dict[str, Any]) -> str:
 
 
 class BrowserVoiceConsumer(AsyncWebsocketConsumer):
+    # A call takes no channel-layer messages: without a layer the consumer doesn't keep a Redis
+    # receive loop open per call (an alias that is not configured means "no layer" to Channels).
+    channel_layer_alias = "no-channel-layer"
     session: Session | None = None
     transport: BrowserTransport | None = None
     _start_task: asyncio.Task[None] | None = None
