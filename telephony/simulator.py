@@ -182,8 +182,11 @@ class CallResult:
 
     @property
     def ok(self) -> bool:
-        """Greeted, every step answered (or the server ended the call), nothing unexpected."""
-        return not self.errors and self.greeting_ms is not None
+        """Nothing unexpected, and either greeted on the stream (every step answered, or the server ended
+        the call) or answered with TwiML that needs no stream (AI off: <Say>, <Dial>)."""
+        if self.errors or self.webhook_status != 200:
+            return False
+        return self.greeting_ms is not None if self.stream_url else bool(self.twiml_verbs)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

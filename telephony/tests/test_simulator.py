@@ -48,6 +48,7 @@ class FakeRelay:
     close_after_replies: int | None = None  # close the stream once this many replies have been marked played
     clear_on_speech: bool = False  # barge-in: `clear` when the caller starts talking over us
     refuse_stream: bool = False
+    ai_off: bool = False
     requests: list[tuple[str, dict[str, str], str | None]] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     handshake_signature: str | None = None
@@ -88,6 +89,8 @@ class FakeRelay:
         self.requests.append((path, params, headers.get("x-twilio-signature")))
         if not self.signed(self.base_url + path, params, headers.get("x-twilio-signature")):
             status, text = "403 Forbidden", "bad signature"
+        elif path == "/telephony/twilio/voice/" and self.ai_off:
+            status, text = "200 OK", "<Response><Say>Connecting you now.</Say><Dial>+15557009999</Dial></Response>"
         elif path == "/telephony/twilio/voice/":
             status, text = (
                 "200 OK",
@@ -314,6 +317,14 @@ async def test_it_reports_a_refused_stream_and_a_refused_webhook():
     assert not forged.ok
 
 
+async def test_it_reports_a_call_that_twilio_answers_without_a_stream():
+    async with FakeRelay(ai_off=True) as relay:
+        result = await place_call(config_for(relay), [LINE])
+    assert result.ok
+    assert (result.twiml_verbs, result.say, result.dial) == (["Say", "Dial"], ["Connecting you now."], "+15557009999")
+    assert result.stream_url == "" and relay.received == []
+
+
 async def test_it_places_concurrent_calls_and_summarises_them():
     async with FakeRelay() as relay:
         results = await place_calls(config_for(relay), [LINE], calls=4, concurrency=2)
@@ -384,7 +395,8 @@ def test_it_computes_percentiles_and_failures():
     assert percentile([], 50) is None
     assert percentile([3, 1, 2], 50) == 2
     assert percentile(list(range(1, 101)), 99) == 99
-    results = [CallResult(call_sid="CA1", greeting_ms=10.0), CallResult(call_sid="CA2", errors=["boom"])]
+    greeted = CallResult(call_sid="CA1", webhook_status=200, stream_url="ws://x/", greeting_ms=10.0)
+    results = [greeted, CallResult(call_sid="CA2", errors=["boom"])]
     summary = summarize(results)
     assert (summary.calls, summary.failures, summary.errors) == (2, 1, ["boom"])
 

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         )
         calls = options["calls"] or options["concurrency"]
         results = asyncio.run(place_calls(config, steps, calls=calls, concurrency=options["concurrency"]))
-        if options["transcript_from_db"]:
+        if options["transcript_from_db"] and calls == 1:
             for result in results:
                 result.record = call_record(result.call_sid)
         if calls == 1:
