@@ -106,7 +106,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Daphne serves HTTP and WebSockets from threads: WAL lets readers work while a call writes its
     # turn, NORMAL sync makes that write one cheap fsync-free commit, and writers wait, not fail.
     DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {"timeout": 20, "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"}
+        {
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+            # Take the write lock when a transaction starts, so concurrent writers wait for it
+            # instead of failing with "database is locked" when a read turns into a write.
+            "transaction_mode": "IMMEDIATE",
+        }
     )
 else:
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
