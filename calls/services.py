@@ -68,8 +68,11 @@ def call_start(
     engine: str,
     started_at: dt.datetime | None = None,
     state: dict[str, Any] | None = None,
+    status: str = CallLog.Status.IN_PROGRESS,
 ) -> CallLog:
-    """Open the CallLog for `call_sid`, or return the one already open for it.
+    """Open the CallLog for `call_sid`, or return the one already open for it. A phone call opens as
+    `ringing` (the webhook, before anyone speaks); the conversation that takes it over makes it
+    `in_progress`.
 
     The caller's number is stored in E.164 ('' when withheld or unusable). Raises ValueError if the
     call_sid is already recorded for another shop.
@@ -80,7 +83,7 @@ def call_start(
             defaults={
                 "shop": shop,
                 "channel": channel,
-                "status": CallLog.Status.IN_PROGRESS,
+                "status": status,
                 "caller_number": (to_e164(caller_number, shop.country) or "") if caller_number else "",
                 "engine": engine,
                 "started_at": started_at or timezone.now(),
@@ -108,7 +111,10 @@ def call_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> Call
         if engine:
             CallLog.objects.filter(pk=call.pk, engine="").update(engine=engine, updated_at=timezone.now())
         CallLog.objects.filter(pk=call.pk, state={}).update(state={"v": 0, **state}, updated_at=timezone.now())
-    call.refresh_from_db(fields=["engine", "state"])
+        CallLog.objects.filter(pk=call.pk, status=CallLog.Status.RINGING).update(
+            status=CallLog.Status.IN_PROGRESS, updated_at=timezone.now()
+        )
+    call.refresh_from_db(fields=["engine", "state", "status"])
     return call
 
 

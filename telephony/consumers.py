@@ -61,7 +61,10 @@ class StopReason(enum.StrEnum):
     """Why the consumer stops a session (VoiceSession.stop(reason=...): CallLog outcomes)."""
 
     CALLER_HUNG_UP = "caller_hung_up"  # Twilio sent `stop`: the call ended at the caller's end
-    ABANDONED = "abandoned"  # the socket closed without `stop` (network drop)
+    # The socket closed without `stop`, or the session could not start: the caller may still be on the
+    # line. `failed` makes connect-action apologise and put them through to the shop (a dropped stream
+    # must never become a dropped caller); `abandoned` would hang up on them.
+    STREAM_LOST = "failed"
 
 
 class MediaSession(Protocol):
@@ -430,7 +433,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             await session.start()
         except Exception:
             logger.exception("media stream for call %s: the session could not start", call_sid)
-            await self._stop_session(StopReason.ABANDONED)
+            await self._stop_session(StopReason.STREAM_LOST)
             await self.close(code=CLOSE_ERROR)
 
     async def _mark(self, message: dict[str, Any]) -> None:
@@ -480,7 +483,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         if self.transport is not None:
             self.transport.closed = True
-        await self._stop_session(StopReason.ABANDONED)
+        await self._stop_session(StopReason.STREAM_LOST)
         if self.call_sid:
             transport = self.transport
             logger.info(

@@ -66,7 +66,12 @@ def phone_call_start(*, shop: Shop, call_sid: str, caller_number: str) -> CallLo
     idempotent on call_sid, because Twilio may repeat a webhook). The engine is left blank; the media
     session records the one it picks."""
     call = call_start(
-        shop=shop, call_sid=call_sid, channel=CallLog.Channel.PHONE, caller_number=caller_number, engine=""
+        shop=shop,
+        call_sid=call_sid,
+        channel=CallLog.Channel.PHONE,
+        caller_number=caller_number,
+        engine="",
+        status=CallLog.Status.RINGING,
     )
     logger.info("call %s for shop %s from %s", call_sid, shop.pk, mask(caller_number))
     return call

@@ -260,3 +260,18 @@ def test_it_records_only_the_reply_when_the_callers_words_are_already_recorded()
         ("caller", "where are you"),
         ("assistant", "We're at 12 Elm Street."),
     ]
+
+
+def test_it_moves_a_ringing_phone_call_to_in_progress_when_a_conversation_takes_it_over():
+    from calls.services import call_start
+    from shops.tests.factories import ShopFactory
+
+    shop = ShopFactory()
+    ringing = call_start(
+        shop=shop, call_sid="CA" + "1" * 32, channel="phone", caller_number="", engine="", status="ringing"
+    )
+    assert ringing.status == CallLog.Status.RINGING
+    taken = call_start(shop=shop, call_sid=ringing.call_sid, channel="phone", caller_number="", engine="local")
+    assert taken.pk == ringing.pk
+    assert taken.status == CallLog.Status.IN_PROGRESS
+    assert taken.engine == "local"

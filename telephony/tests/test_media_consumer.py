@@ -272,7 +272,7 @@ async def test_it_stops_the_session_when_twilio_stops_the_stream(call):
 async def test_it_stops_the_session_when_the_socket_drops_without_stop(call):
     communicator, session = await started(call)
     await communicator.disconnect(code=1006)
-    assert await session.wait_for("stop") == ["abandoned"]
+    assert await session.wait_for("stop") == ["failed"]
 
 
 async def test_it_ignores_bad_frames_and_keeps_the_call_going(call, caplog):
@@ -379,7 +379,7 @@ async def test_it_closes_the_stream_when_the_session_ends_the_call(call):
     assert await closed_with(communicator) == 1000
     await session.transport.send_audio(b"\xff" * 160)  # late audio after close goes nowhere
     await communicator.disconnect()
-    assert await session.wait_for("stop") == ["abandoned"]  # idempotent in the real session
+    assert await session.wait_for("stop") == ["failed"]  # idempotent in the real session
 
 
 def test_it_names_session_states_as_call_control_states():

@@ -82,14 +82,14 @@ def test_it_offers_to_take_a_message_after_the_stream_when_the_shop_has_no_line(
     assert root.find("Gather").get("action") == f"{BASE}/telephony/twilio/message/name/"
 
 
-def test_it_logs_the_call_as_in_progress_on_the_phone_channel(twilio, shop):
-    # Answering the webhook with TwiML is what answers the call, so it is in progress from here on.
+def test_it_logs_the_call_as_ringing_on_the_phone_channel(twilio, shop):
+    # Ringing until the media stream's conversation takes the call over (issue 5: status `ringing`).
     twilio.post(VOICE, call_params(From="(555) 555-0123"))
     call = CallLog.objects.get()
     assert call.call_sid == CALL
     assert call.shop == shop
     assert call.channel == CallLog.Channel.PHONE
-    assert call.status == CallLog.Status.IN_PROGRESS
+    assert call.status == CallLog.Status.RINGING
     assert call.engine == ""  # the media session records the engine it picks
     assert call.caller_number == "+15555550123"
     assert call.started_at is not None
