@@ -704,11 +704,19 @@ _speech_cache: dict[str, list[bytes]] = {}
 
 
 async def synthesize(text: str) -> list[bytes]:
-    """`text` as 20 ms μ-law frames (espeak-ng, cached: a load run says the same lines many times)."""
+    """`text` as 20 ms μ-law frames (espeak-ng, cached: a load run says the same lines many times).
+
+    espeak-ng pads its speech with digital silence (~340 ms after "hello there"). That tail is cut: a
+    line ends when the caller stops talking, and the silence that follows is the call's own. Kept, a
+    receptionist could answer during the line's own tail, before the line "ended", and the answer
+    would be missed and the latency understated."""
     if text not in _speech_cache:
         from voice.testing.speech import caller_frames  # espeak-ng; imported only when a line is spoken
 
-        _speech_cache[text] = await asyncio.to_thread(caller_frames, text)
+        frames = await asyncio.to_thread(caller_frames, text)
+        while len(frames) > 1 and frames[-1] == SILENCE_FRAME:
+            frames.pop()
+        _speech_cache[text] = frames
     return _speech_cache[text]
 
 

@@ -95,7 +95,8 @@ class Command(BaseCommand):
             summary = summarize(results)
             self.stdout.write(json.dumps(summary.as_dict()) if options["json"] else _summary_text(summary.as_dict()))
         if any(not r.ok for r in results):
-            raise CommandError("a call failed", returncode=1)
+            errors = sorted({e for r in results for e in r.errors})
+            raise CommandError(f"a call failed: {'; '.join(errors[:5]) or 'see the report above'}", returncode=1)
 
     def _report(self, r: CallResult, steps: list[Step], *, json_out: bool) -> None:
         if json_out:
