@@ -11,18 +11,18 @@ answers each turn with ~2 s of audio.
 
 Measured (the first 2 s of each call are warm-up and not counted):
   inbound_us    receive_audio_b64(payload) called → returned: the frame has been handed to the SDK's
-                WebSocket (`send_raw`), unchanged (μ-law passes through);
+                WebSocket (written to its `websockets` socket), unchanged (μ-law passes through);
   outbound_us   the SDK's recv_bytes() returned a `response.output_audio.delta` → the transport's
                 send_audio_b64 is called with that delta's base64 (json.loads, dispatch, playback
                 bookkeeping, and the mark that follows are not all in this figure: the mark is sent
                 right after);
   *_cpu_us      the same spans in this thread's CPU time (time.thread_time): the work itself, without the
                 time the OS gave other processes (this machine is shared) — an upper bound if the span yields;
-  python_path_us  our own code per frame with no socket at all: receive_audio_b64 with send_raw stubbed
-                out, and a delta event through json.loads and the engine's dispatcher to the transport;
-  append_us     one input_audio_buffer.append on an open connection, two ways: the SDK's typed
-                `connection.send({...})` (a dict transformed per call) vs `send_raw()` of a prebuilt
-                string (what the engine does);
+  python_path_us  our own code per frame with no socket at all: receive_audio_b64 with the socket's send
+                stubbed out, and a delta event through json.loads and the engine's dispatcher to the transport;
+  append_us     one input_audio_buffer.append on an open connection, three ways: the SDK's typed
+                `connection.send({...})` (a dict transformed per call), `send_raw()` of a prebuilt string,
+                and that string written to the connection's websockets socket (what the engine does);
   frame_lateness_ms  how late the callers' frames were sent (this process falling behind);
   cpu_s_per_call_minute  this process's CPU (relay + the callers' own loop) per call-minute.
 
@@ -178,7 +178,8 @@ async def caller(shop: Any, stop_at: float, stats: dict[str, Any], offset: float
 
 
 async def append_cost(shop: Any, n: int) -> dict[str, Any]:
-    """One connection: n appends with the SDK's typed send(dict) and n with send_raw(str), interleaved."""
+    """One connection: n appends each with the SDK's typed send(dict), send_raw(str) and the socket's send(str),
+    interleaved."""
     from django.conf import settings
 
     from voice.audio import MULAW_SILENCE
@@ -187,27 +188,31 @@ async def append_cost(shop: Any, n: int) -> dict[str, Any]:
     payload = frame(MULAW_SILENCE * 160)
     typed: list[float] = []
     raw: list[float] = []
+    direct: list[float] = []
     conn = await _client().realtime.connect(model=settings.OPENAI_REALTIME_MODEL).enter()
     try:
         await conn.send({"type": "session.update", "session": {"type": "realtime", "audio": {
             "input": {"format": {"type": "audio/pcmu"}}, "output": {"format": {"type": "audio/pcmu"}}}}})  # fmt: skip
         for i in range(n):
             t0 = time.perf_counter()
-            if i % 2:
+            if i % 3 == 0:
                 await conn.send({"type": "input_audio_buffer.append", "audio": payload})
                 typed.append((time.perf_counter() - t0) * 1e6)
-            else:
+            elif i % 3 == 1:
                 await conn.send_raw('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
                 raw.append((time.perf_counter() - t0) * 1e6)
+            else:
+                await conn._connection.send('{"type":"input_audio_buffer.append","audio":"' + payload + '"}')
+                direct.append((time.perf_counter() - t0) * 1e6)
             if i % 50 == 0:
                 await asyncio.sleep(0)  # let the server read
     finally:
         await conn.close()
-    return {"sdk_send_dict": summary(typed), "send_raw": summary(raw)}
+    return {"sdk_send_dict": summary(typed), "send_raw": summary(raw), "socket_send": summary(direct)}
 
 
 async def python_path(shop: Any, n: int) -> dict[str, Any]:
-    """Our own code per frame, without any socket: receive_audio_b64 with the SDK's send_raw replaced by a
+    """Our own code per frame, without any socket: receive_audio_b64 with the socket's send replaced by a
     no-op, and an output_audio.delta event handed to the engine's dispatcher (json.loads included)."""
     from voice.audio import MULAW_SILENCE
     from voice.session import VoiceSession
@@ -220,19 +225,20 @@ async def python_path(shop: Any, n: int) -> dict[str, Any]:
     transport.session = session
     await session.start()
     engine = session._engine
-    real_send_raw = engine.conn.send_raw
+    real_socket = engine._ws
 
-    async def nothing(message: str) -> None:
-        return None
+    class NoSocket:
+        async def send(self, message: str) -> None:
+            return None
 
-    engine.conn.send_raw = nothing
+    engine._ws = NoSocket()
     payload = frame(MULAW_SILENCE * 160)
     inbound: list[float] = []
     for _ in range(n):
         t0 = time.perf_counter()
         await session.receive_audio_b64(payload)
         inbound.append((time.perf_counter() - t0) * 1e6)
-    engine.conn.send_raw = real_send_raw
+    engine._ws = real_socket
     delta = json.dumps({"type": "response.output_audio.delta", "event_id": "event_1", "response_id": "resp_bench",
                         "item_id": "item_bench", "output_index": 0, "content_index": 0, "delta": payload})  # fmt: skip
     handlers = engine._handlers
