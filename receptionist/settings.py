@@ -35,6 +35,9 @@ if not SECRET_KEY:
     SECRET_KEY = _DEFAULT_SECRET_KEY
 elif not DEBUG and SECRET_KEY == _DEFAULT_SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY is the development default; set a real one.")
+# Rotating the key (docs/runbooks/rotating-secrets.md): the old key stays here, comma-separated, until
+# sessions and signed stream tokens made with it have expired, so nobody is logged out mid-shift.
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"] if DEBUG else [])
 if not DEBUG and not ALLOWED_HOSTS:
