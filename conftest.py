@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.conf import settings
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+
+# Fuzz tests (test_fuzz_*.py) run under a hypothesis profile: "ci" (the default) is derandomized so a
+# CI run is repeatable and small enough to keep each test to a few seconds; HYPOTHESIS_PROFILE=dev
+# explores ten times more examples with fresh randomness for a longer local run. Examples share the
+# test's database (the django_db fixture is per test, not per example), which the tests allow for.
+_FUZZ = hypothesis_settings(
+    deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+hypothesis_settings.register_profile("ci", _FUZZ, derandomize=True, max_examples=25, print_blob=True)
+hypothesis_settings.register_profile("dev", _FUZZ, max_examples=250)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -218,7 +218,12 @@ class RowParser:
             if separate is None:
                 return None, (True, f"not a time we can read: {time_text[:20]!r}")
             clock = separate
-        return dt.datetime.combine(day, clock, tzinfo=tzinfo or self.tz), None
+        value = dt.datetime.combine(day, clock, tzinfo=tzinfo or self.tz)
+        try:
+            value.astimezone(dt.UTC)  # how it is stored: 0001-01-01 east of UTC or 9999-12-31 west has no UTC
+        except OverflowError:
+            return None, (False, f"not a date we can store: {date_text[:40]!r}")
+        return value, None
 
     def _closing_time(self, weekday: int) -> dt.time:
         if self._closing is None:
