@@ -233,6 +233,9 @@ if VOICE_ENGINE == "openai" and not OPENAI_API_KEY:
 
 TWILIO_ACCOUNT_SID = env.str("TWILIO_ACCOUNT_SID", default="")
 TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
+# The previous auth token(s), comma-separated, while rotating TWILIO_AUTH_TOKEN: webhooks signed with
+# them are still accepted (REST calls use TWILIO_AUTH_TOKEN only).
+TWILIO_AUTH_TOKEN_FALLBACKS = env.list("TWILIO_AUTH_TOKEN_FALLBACKS", default=[])
 # Signed stream tokens (webhook → media stream) live this long.
 TWILIO_STREAM_TOKEN_SECONDS = env.int("TWILIO_STREAM_TOKEN_SECONDS", default=60)
 

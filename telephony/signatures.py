@@ -104,8 +104,11 @@ def check_signature(url: str, params: Mapping[str, Any], signature: str | None) 
     if not signature:
         logger.warning("Twilio request to %s without %s", where, SIGNATURE_HEADER)
         return Verdict.MISSING
-    if RequestValidator(token).validate(url, params, signature):
-        return Verdict.VALID
+    # While the auth token is rotated (docs/runbooks/rotating-secrets.md), Twilio signs with the old
+    # primary until the new token is promoted: both are accepted until the old one is removed.
+    for key in (token, *settings.TWILIO_AUTH_TOKEN_FALLBACKS):
+        if RequestValidator(key).validate(url, params, signature):
+            return Verdict.VALID
     logger.warning("Twilio request to %s with a bad signature", where)
     return Verdict.INVALID
 
