@@ -142,10 +142,20 @@ class ConversationService:
 
     @classmethod
     async def resume(
-        cls, *, shop: Shop, call_sid: str, clock: Callable[[], dt.datetime] = timezone.now
+        cls,
+        *,
+        shop: Shop,
+        call_sid: str,
+        channel: str | None = None,
+        clock: Callable[[], dt.datetime] = timezone.now,
     ) -> ConversationService | None:
-        """The conversation `call_sid` of this shop, or None (another shop's id never resolves)."""
-        call = await CallLog.objects.filter(shop_id=shop.pk, call_sid=call_sid).afirst()
+        """The conversation `call_sid` of this shop (and of `channel`, when given), or None: another
+        shop's id never resolves, and neither does another channel's, before anything is written (a
+        chat request naming a phone call's sid must not take that call over)."""
+        calls = CallLog.objects.filter(shop_id=shop.pk, call_sid=call_sid)
+        if channel is not None:
+            calls = calls.filter(channel=channel)
+        call = await calls.afirst()
         if call is None:
             return None
         if not call.state:  # opened elsewhere (the Twilio webhook) without a conversation yet

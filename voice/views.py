@@ -21,6 +21,7 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.csrf import CsrfViewMiddleware
 from django.shortcuts import redirect
@@ -88,13 +89,30 @@ async def _credentials(request: HttpRequest) -> Credentials | JsonResponse:
     return Credentials(user_id=int(user.pk), rate_key=f"user:{user.pk}")
 
 
+def _is_text(value: str) -> bool:
+    """Text a database can store: no NUL (PostgreSQL refuses it) and no lone surrogate (JSON's
+    `"\\ud800"` decodes to one; it has no UTF-8 form)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _parse(request: HttpRequest) -> dict[str, Any] | JsonResponse:
     try:
         body = json.loads(request.body or b"")
+    except RequestDataTooBig:
+        return _error(413, f"The body is too large (at most {settings.DATA_UPLOAD_MAX_MEMORY_SIZE} bytes).")
     except (ValueError, UnicodeDecodeError):
         return _error(400, "The body must be JSON.")
     if not isinstance(body, dict):
         return _error(400, "The body must be a JSON object.")
+    for key in ("shop", "message", "session", "caller"):
+        if isinstance(body.get(key), str) and not _is_text(body[key]):
+            return _error(400, f"'{key}' must be text (no NUL characters or unpaired surrogates).")
     message = body.get("message")
     if not isinstance(message, str) or not message.strip():
         return _error(400, "'message' is required: what the caller said.")
@@ -138,8 +156,10 @@ async def chat(request: HttpRequest) -> JsonResponse:
             return _error(400, "'caller' must be a phone number, e.g. +15555550123.")
 
     if body.get("session"):
-        service = await ConversationService.resume(shop=shop, call_sid=body["session"][:64])
-        if service is None or service.call.channel != CallLog.Channel.CHAT:
+        service = await ConversationService.resume(
+            shop=shop, call_sid=body["session"][:64], channel=CallLog.Channel.CHAT
+        )
+        if service is None:
             return _error(404, "Unknown session. Omit 'session' to start a new conversation.")
         if caller and caller != service.call.caller_number:
             return _error(400, "'caller' cannot change during a session.")
