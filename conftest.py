@@ -46,3 +46,22 @@ def _celery_runs_tasks_in_the_test(request):
     app.conf.task_always_eager = app.conf.task_eager_propagates = True
     yield
     app.conf.task_always_eager, app.conf.task_eager_propagates = saved
+
+
+@pytest.fixture
+def console_log():
+    """What the console handler configured by settings.LOGGING writes (JSON lines outside DEBUG, as in
+    tests and production) while the test runs; call it for the lines parsed so far."""
+    import io
+    import json
+    import logging
+
+    handler = next(h for h in logging.getLogger().handlers if h.get_name() == "console")
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+
+    def lines() -> list[dict]:
+        return [json.loads(line) for line in stream.getvalue().splitlines() if line.startswith("{")]
+
+    yield lines
+    handler.setStream(previous)

@@ -6,6 +6,7 @@ from celery import shared_task
 
 from calls.models import CallLog
 from calls.summaries import summarize
+from receptionist.logs import call_logging
 
 logger = logging.getLogger(__name__)
 
@@ -20,8 +21,9 @@ def summarize_call(call_id: int, refresh: bool = False) -> bool:
     call = CallLog.objects.filter(pk=call_id, ended_at__isnull=False).first()
     if call is None or (call.summary and not refresh):
         return False
-    text = summarize(call)
-    rows = CallLog.objects.filter(pk=call_id)
-    written = (rows if refresh else rows.filter(summary="")).update(summary=text)
-    logger.info("call %s summary %s", call_id, "written" if written else "already there")
+    with call_logging(call_sid=call.call_sid, shop=call.shop.slug):
+        text = summarize(call)
+        rows = CallLog.objects.filter(pk=call_id)
+        written = (rows if refresh else rows.filter(summary="")).update(summary=text)
+        logger.info("call %s summary %s", call_id, "written" if written else "already there")
     return bool(written)

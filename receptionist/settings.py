@@ -255,14 +255,24 @@ if not DEBUG:
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # ---------------------------------------------------------------------------------------------
-# Logging: one line per event on stdout; caller numbers are masked by the code that logs them.
+# Monitoring: logs, error reports, metrics (receptionist/logs.py, sentry.py, metrics.py)
 # ---------------------------------------------------------------------------------------------
+# One line per event on stderr: JSON outside DEBUG (for a log collector), readable text in DEBUG. Lines
+# logged while handling a call carry its call_sid and shop; phone numbers are masked by the code that
+# logs them and again by the formatter.
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "filters": {"call": {"()": "receptionist.logs.CallContextFilter"}},
+    "formatters": {
+        "text": {"()": "receptionist.logs.TextFormatter"},
+        "json": {"()": "receptionist.logs.JsonFormatter"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["call"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }

@@ -39,6 +39,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from calls.models import CallLog
+from receptionist.logs import bind_call
 from shops.models import Shop
 from shops.phones import mask
 from telephony.signatures import check_websocket
@@ -391,6 +392,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             return
         self._starting = True
         self.call_sid, self.stream_sid = call_sid, stream_sid
+        bind_call(call_sid=call_sid)  # this connection's log lines name the call (and the shop, below)
         token = params.get("token") if isinstance(params, dict) else None
         try:
             grant = await database_sync_to_async(_grant_stream)(token if isinstance(token, str) else None, call_sid)
@@ -412,6 +414,7 @@ class TwilioMediaConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_UNSUPPORTED)
             return
+        bind_call(shop=grant.shop.slug)
         self.transport = TwilioTransport(self, stream_sid)
         logger.info(
             "media stream %s for call %s (shop %s, caller %s)",

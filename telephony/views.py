@@ -43,12 +43,16 @@ transfer with action_url = dial-action), which ends the stream without a connect
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
+from collections.abc import Callable
+from typing import Any
 
 from django.http import HttpRequest, HttpResponse, QueryDict
 
 from calls.models import CallLog
+from receptionist.logs import bind_call, call_logging
 from shops.phones import mask, to_e164
 from telephony import services, twiml
 from telephony.signatures import twilio_webhook
@@ -74,6 +78,22 @@ def _twiml(response: object) -> HttpResponse:
     return HttpResponse(str(response), content_type="text/xml")
 
 
+def _logs_call(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Log lines written while a (signed) webhook is handled carry its CallSid and, once the call is
+    known, the shop's slug (receptionist.logs): one indexed lookup per webhook."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        call_sid = _params(request).get("CallSid", "")
+        shop = None
+        if call_sid:
+            shop = CallLog.objects.filter(call_sid=call_sid).values_list("shop__slug", flat=True).first()
+        with call_logging(call_sid=call_sid, shop=shop):
+            return view(request, *args, **kwargs)
+
+    return wrapped
+
+
 def _call_for(params: QueryDict) -> CallLog | None:
     call_sid = params.get("CallSid", "")
     if not call_sid:
@@ -82,6 +102,7 @@ def _call_for(params: QueryDict) -> CallLog | None:
 
 
 @twilio_webhook
+@_logs_call
 def voice(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     call_sid = params.get("CallSid", "")
@@ -89,6 +110,7 @@ def voice(request: HttpRequest) -> HttpResponse:
     if shop is None:
         logger.warning("call %s to unknown number %s", call_sid, params.get("To", ""))
         return _twiml(twiml.unknown_number())
+    bind_call(shop=shop.slug)  # a new call: _logs_call found no CallLog to name the shop
     if not shop.ai_enabled:
         logger.info("call %s for shop %s: AI off, ringing through", call_sid, shop.pk)
         return _twiml(twiml.ring_through(shop))
@@ -101,6 +123,7 @@ def voice(request: HttpRequest) -> HttpResponse:
 
 
 @twilio_webhook
+@_logs_call
 def status(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     call_sid = params.get("CallSid", "")
@@ -116,6 +139,7 @@ def status(request: HttpRequest) -> HttpResponse:
 
 
 @twilio_webhook
+@_logs_call
 def connect_action(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     if params.get("CallStatus") == "completed":
@@ -136,6 +160,7 @@ def connect_action(request: HttpRequest) -> HttpResponse:
 
 
 @twilio_webhook
+@_logs_call
 def dial_action(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     dial_status = params.get("DialCallStatus", "")
@@ -158,6 +183,7 @@ def _spoken_number(text: str, region: str) -> str | None:
 
 
 @twilio_webhook
+@_logs_call
 def message(request: HttpRequest, step: str) -> HttpResponse:
     params = _params(request)
     call = _call_for(params)

@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
+from receptionist.logs import bind_call
 from shops.models import Membership, Shop
 from voice import browser
 from voice.browser import BadFrame, BrowserTransport
@@ -93,6 +94,7 @@ class BrowserVoiceConsumer(AsyncWebsocketConsumer):
             return
 
         call_sid = f"browser-{uuid.uuid4().hex}"
+        bind_call(call_sid=call_sid, shop=shop.slug)  # this connection's log lines name the call
         transport = BrowserTransport(self)
         try:
             self.session = self.session_factory(

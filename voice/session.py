@@ -52,6 +52,7 @@ from django.utils import timezone
 
 from calls import services as call_services
 from calls.models import CallLog, CallTurn
+from receptionist.logs import bind_call
 from shops.models import Shop
 from voice.context import CallContext, ConversationState
 from voice.conversation import TIME_UP
@@ -325,6 +326,8 @@ class VoiceSession:
         if self._started:
             return
         self._started = True
+        # Log lines from here on — this task, the tasks it spawns, the threads it calls — name the call.
+        bind_call(call_sid=self.call_sid, shop=self.shop.slug)
         loop = asyncio.get_running_loop()
         try:
             await self._open_call()

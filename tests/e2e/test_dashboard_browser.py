@@ -143,17 +143,44 @@ def browser():
         b.close()
 
 
+# Each blocked script, style, image, socket or frame fires `securitypolicyviolation` in the page;
+# the listener (injected by Playwright, so the policy does not apply to it) turns it into a console error.
+_REPORT_CSP_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (e) => {
+  console.error(`CSP violation: ${e.effectiveDirective} blocked ${e.blockedURI || "inline"} on ${e.documentURI}`
+    + ` (${e.sourceFile || ""}:${e.lineNumber}) ${e.sample || ""}`);
+});
+"""
+
+
+def watch_page(page) -> list[str]:
+    """Uncaught errors and Content-Security-Policy violations of `page`, collected as they happen."""
+    problems: list[str] = []
+    page.add_init_script(_REPORT_CSP_VIOLATIONS)
+    page.on("pageerror", lambda exc: problems.append(str(exc)))
+
+    def console(message) -> None:
+        text = message.text
+        if message.type == "error" and ("CSP violation" in text or "Content Security Policy" in text):
+            problems.append(text)
+
+    page.on("console", console)
+    return problems
+
+
 def shoot(browser, url: str, name: str, cookies: list) -> None:
-    """Screenshots of `url` at phone and desktop width with the same login."""
+    """Screenshots of `url` at phone and desktop width with the same login (no CSP violation on it)."""
     ARTIFACTS.mkdir(exist_ok=True)
     for width, height in WIDTHS.values():
         context = browser.new_context(viewport={"width": width, "height": height})
         context.add_cookies(cookies)
         page = context.new_page()
+        problems = watch_page(page)
         page.goto(url)
         page.wait_for_load_state("networkidle")
         page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
         context.close()
+        assert not problems, f"{name} at {width} px: {problems}"
 
 
 def run_in_server_env(server_env: dict[str, str], code: str) -> str:
@@ -177,8 +204,7 @@ def test_it_walks_an_owner_from_sign_up_to_a_live_call(browser, live_url, server
     expect.set_options(timeout=10_000)
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_page(page)
 
     # Landing → sign up
     page.goto(live_url + "/")

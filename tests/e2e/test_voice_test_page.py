@@ -28,6 +28,7 @@ from tests.e2e.test_dashboard_browser import (  # noqa: F401 - live_url and serv
     run_in_server_env,
     server_env,
     shoot,
+    watch_page,
 )
 
 pytestmark = pytest.mark.slow
@@ -92,8 +93,7 @@ def test_it_answers_a_spoken_and_a_typed_question(
     context = microphone_browser.new_context(viewport={"width": 1280, "height": 900})
     context.grant_permissions(["microphone"])
     page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    errors = watch_page(page)
 
     page.goto(live_url + "/accounts/login/?next=/voice-test")
     page.locator("#id_login").fill("demo@example.com")
