@@ -8,6 +8,7 @@ no keys can run the whole product. Setting `DATABASE_URL`, `REDIS_URL`, `OPENAI_
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import environ
@@ -167,7 +168,9 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_EMAIL_VERIFICATION = env.str("ACCOUNT_EMAIL_VERIFICATION", default="optional")
-ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/5m/key"}
+# Every login POST: 30 a minute per address, then 429. Failed logins: 10 a minute per address and 5 per
+# 5 minutes per account, then the form refuses even the right password until the window passes.
+ACCOUNT_RATE_LIMITS = {"login": "30/m/ip", "login_failed": "10/m/ip,5/5m/key"}
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "/"
 ACCOUNT_LOGOUT_REDIRECT_URL = "/"
@@ -222,8 +225,17 @@ OPENAI_REALTIME_MODEL = env.str("OPENAI_REALTIME_MODEL", default="gpt-realtime")
 OPENAI_TIMEOUT_SECONDS = env.float("OPENAI_TIMEOUT_SECONDS", default=8.0)
 OPENAI_VOICE = env.str("OPENAI_VOICE", default="alloy")
 
+
+def _rate(name: str, default: str) -> str:
+    """A rate limit from the environment, "<count>/<period>" as voice.ratelimit.Rate reads it."""
+    value = env.str(name, default=default)
+    if not re.fullmatch(r"\s*\d+\s*/\s*\d*\s*[smhd]\s*", value):
+        raise ImproperlyConfigured(f"{name} must look like '30/m' (count / s, m, h, d or e.g. 10m), not {value!r}.")
+    return value
+
+
 # Requests per API token (or per IP without one) to /api/voice/chat, e.g. "30/m".
-VOICE_CHAT_RATE_LIMIT = env.str("VOICE_CHAT_RATE_LIMIT", default="30/m")
+VOICE_CHAT_RATE_LIMIT = _rate("VOICE_CHAT_RATE_LIMIT", "30/m")
 
 VOICE_ENGINE = env.str("VOICE_ENGINE", default="auto")
 if VOICE_ENGINE not in {"auto", "openai", "local"}:
@@ -238,6 +250,18 @@ TWILIO_AUTH_TOKEN = env.str("TWILIO_AUTH_TOKEN", default="")
 TWILIO_AUTH_TOKEN_FALLBACKS = env.list("TWILIO_AUTH_TOKEN_FALLBACKS", default=[])
 # Signed stream tokens (webhook → media stream) live this long.
 TWILIO_STREAM_TOKEN_SECONDS = env.int("TWILIO_STREAM_TOKEN_SECONDS", default=60)
+# Twilio webhook requests per client address, counted before the signature is checked so a flood
+# costs one cache hit each. A call makes 2-6 requests (voice, status, connect/dial actions, message
+# steps) and Twilio sends them from a handful of addresses: 600/m is ~100 new calls a minute per
+# address, far above a shop's traffic, and load tests from one address stay under it.
+WEBHOOK_RATE_LIMIT = _rate("WEBHOOK_RATE_LIMIT", "600/m")
+# How many reverse proxies of ours stand in front of the app (0: clients connect directly). With N,
+# per-address rate limits use the address the outermost proxy saw (Nth from the right of
+# X-Forwarded-For); the client-written part of that header is never trusted.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # login rate limits read the same address
 
 # ---------------------------------------------------------------------------------------------
 # Production hardening (active whenever DEBUG is off)

@@ -30,6 +30,8 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 from twilio.request_validator import RequestValidator
 
+from voice import ratelimit
+
 logger = logging.getLogger(__name__)
 
 SIGNATURE_HEADER = "X-Twilio-Signature"
@@ -141,13 +143,37 @@ def check_websocket(scope: Mapping[str, Any]) -> Verdict:
     return check_signature(public_ws_url(path), {}, signature)
 
 
+def rate_limited(request: HttpRequest) -> HttpResponse | None:
+    """429 (with Retry-After) once this request's source has made more than `WEBHOOK_RATE_LIMIT`
+    webhook requests in the window; None while it is under. The first refusal of a window is logged."""
+    rate = ratelimit.Rate.parse(settings.WEBHOOK_RATE_LIMIT)
+    address = ratelimit.client_address(request)
+    key = f"twilio-webhook:{address}"
+    retry_after = ratelimit.hit(key, rate)
+    if retry_after is None:
+        return None
+    if ratelimit.first_refusal(key, rate):
+        logger.warning(
+            "Twilio webhooks from %s are over WEBHOOK_RATE_LIMIT (%s): answering 429 for the next %d s",
+            address,
+            settings.WEBHOOK_RATE_LIMIT,
+            retry_after,
+        )
+    response = HttpResponse("Too many requests.", status=429, content_type="text/plain")
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
 def twilio_webhook(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Decorate a Twilio webhook view: CSRF-exempt (Twilio has no CSRF token; the signature is the
-    proof), GET or POST (whichever the number is configured for), 403 on a bad or missing signature,
-    503 when no auth token is configured outside DEBUG."""
+    proof), GET or POST (whichever the number is configured for), 429 over the per-source rate limit
+    (checked first, so a flood never reaches the HMAC or the database), 403 on a bad or missing
+    signature, 503 when no auth token is configured outside DEBUG."""
 
     @functools.wraps(view)
     def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if (refused := rate_limited(request)) is not None:
+            return refused
         verdict = check_request(request)
         if verdict is Verdict.NOT_CONFIGURED:
             return HttpResponse("Twilio is not configured.", status=503, content_type="text/plain")

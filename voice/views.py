@@ -66,10 +66,6 @@ def _csrf_failure(request: HttpRequest) -> str | None:
     return check.process_view(request, lambda req: HttpResponse(), (), {})  # type: ignore[return-value]
 
 
-def _client_ip(request: HttpRequest) -> str:
-    return request.META.get("REMOTE_ADDR", "") or "unknown"
-
-
 async def _credentials(request: HttpRequest) -> Credentials | JsonResponse:
     header = request.headers.get("Authorization", "")
     if header:
@@ -131,7 +127,7 @@ def _parse(request: HttpRequest) -> dict[str, Any] | JsonResponse:
 async def chat(request: HttpRequest) -> JsonResponse:
     credentials = await _credentials(request)
     rate = ratelimit.Rate.parse(settings.VOICE_CHAT_RATE_LIMIT)
-    key = credentials.rate_key if isinstance(credentials, Credentials) else f"ip:{_client_ip(request)}"
+    key = credentials.rate_key if isinstance(credentials, Credentials) else f"ip:{ratelimit.client_address(request)}"
     if (retry_after := await ratelimit.ahit(f"voice-chat:{key}", rate)) is not None:
         return _error(429, "Too many requests; slow down.", Retry_After=str(retry_after))
     if isinstance(credentials, JsonResponse):
