@@ -128,13 +128,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
-    # Each consumer with a channel layer (the live dashboard) waits for messages in a 5 s BZPOPMIN;
-    # redis-py 8 reads every socket with a 5 s timeout by default, so a quiet spell of 5 s raised
-    # TimeoutError and closed the dashboard socket (1011). The read timeout must outlast the pop.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]},
+            "CONFIG": {"hosts": [REDIS_URL]},
         }
     }
 else:
@@ -303,3 +300,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
+
+# Error reports to Sentry when set (Django + Celery, no personal data, phone numbers masked).
+SENTRY_DSN = env.str("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    from receptionist.sentry import init_sentry
+
+    init_sentry(SENTRY_DSN)
