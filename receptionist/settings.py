@@ -269,8 +269,9 @@ ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # login rate limits read the 
 if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
-    # Health probes from the load balancer arrive over plain HTTP on the private network.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    # Health probes from the load balancer and the metrics scraper arrive over plain HTTP on the
+    # private network.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=60 * 60 * 24 * 30)
@@ -307,3 +308,7 @@ if SENTRY_DSN:
     from receptionist.sentry import init_sentry
 
     init_sentry(SENTRY_DSN)
+
+# /metrics (Prometheus) answers only `Authorization: Bearer <METRICS_TOKEN>`; unset: open in DEBUG,
+# 404 otherwise.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
