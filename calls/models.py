@@ -60,6 +60,9 @@ class CallLog(models.Model):
     # The conversation's working memory between turns (verification, what was asked, counters), kept
     # in the row so any server process can take the next turn. Written only by voice.conversation.
     state = models.JSONField(default=dict, blank=True, editable=False)
+    # When calls.retention deleted what was said (turns, summary, message, tool details) after
+    # TRANSCRIPT_RETENTION_DAYS; the row itself stays for analytics.
+    transcript_deleted_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

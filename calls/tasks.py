@@ -3,8 +3,10 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.conf import settings
 
 from calls.models import CallLog
+from calls.retention import transcripts_delete_expired
 from calls.summaries import summarize
 from receptionist.logs import call_logging
 
@@ -18,7 +20,8 @@ def summarize_call(call_id: int, refresh: bool = False) -> bool:
 
     Returns True if this run wrote it.
     """
-    call = CallLog.objects.filter(pk=call_id, ended_at__isnull=False).first()
+    # A call whose transcript retention deleted has nothing left to summarise.
+    call = CallLog.objects.filter(pk=call_id, ended_at__isnull=False, transcript_deleted_at__isnull=True).first()
     if call is None or (call.summary and not refresh):
         return False
     with call_logging(call_sid=call.call_sid, shop=call.shop.slug):
@@ -27,3 +30,9 @@ def summarize_call(call_id: int, refresh: bool = False) -> bool:
         written = (rows if refresh else rows.filter(summary="")).update(summary=text)
         logger.info("call %s summary %s", call_id, "written" if written else "already there")
     return bool(written)
+
+
+@shared_task(soft_time_limit=30 * 60, time_limit=35 * 60)
+def delete_expired_transcripts() -> int:
+    """Daily (CELERY_BEAT_SCHEDULE): calls.retention with TRANSCRIPT_RETENTION_DAYS. Returns the count."""
+    return transcripts_delete_expired(days=settings.TRANSCRIPT_RETENTION_DAYS)

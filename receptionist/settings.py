@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -157,6 +158,19 @@ CELERY_TASK_TIME_LIMIT = 360
 CELERY_TIMEZONE = "UTC"
 # Django's LOGGING owns the log format; a worker must not replace the root logger's handlers.
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+
+# Transcripts (what callers said, summaries, messages) are deleted this many days after a call ends;
+# the call's row stays for analytics (calls/retention.py). 0 keeps them forever.
+TRANSCRIPT_RETENTION_DAYS = env.int("TRANSCRIPT_RETENTION_DAYS", default=90)
+if TRANSCRIPT_RETENTION_DAYS < 0:
+    raise ImproperlyConfigured("TRANSCRIPT_RETENTION_DAYS must be 0 (keep forever) or a number of days.")
+# Periodic tasks, run by `celery -A receptionist beat` (the Procfile's `beat:` process; one only).
+CELERY_BEAT_SCHEDULE = {
+    "delete-expired-transcripts": {
+        "task": "calls.tasks.delete_expired_transcripts",
+        "schedule": crontab(hour=3, minute=17),  # daily, at a quiet hour (UTC); idempotent if run twice
+    },
+}
 
 # ---------------------------------------------------------------------------------------------
 # Auth (django-allauth)

@@ -76,6 +76,8 @@ def test_it_switches_to_postgresql_and_redis_from_the_environment():
         ({"SECRET_KEY": "k" * 50}, "ALLOWED_HOSTS is empty"),
         ({"DEBUG": "1", "VOICE_ENGINE": "openai"}, "needs OPENAI_API_KEY"),
         ({"DEBUG": "1", "VOICE_ENGINE": "loud"}, "VOICE_ENGINE must be"),
+        ({"DEBUG": "1", "WEBHOOK_RATE_LIMIT": "lots"}, "WEBHOOK_RATE_LIMIT must look like"),
+        ({"DEBUG": "1", "TRANSCRIPT_RETENTION_DAYS": "-1"}, "TRANSCRIPT_RETENTION_DAYS must be"),
     ],
 )
 def test_it_refuses_to_start_with_unsafe_or_wrong_settings(env, message):
