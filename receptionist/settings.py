@@ -13,6 +13,7 @@ from pathlib import Path
 
 import environ
 from celery.schedules import crontab
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -61,6 +62,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "channels",
     "django_htmx",
+    "csp",
     "template_partials",
     "import_export",
     "allauth",
@@ -73,6 +75,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -276,6 +279,44 @@ TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 if TRUSTED_PROXY_COUNT < 0:
     raise ImproperlyConfigured("TRUSTED_PROXY_COUNT must be 0 (no proxy) or the number of proxies in front.")
 ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT  # login rate limits read the same address
+
+
+# ---------------------------------------------------------------------------------------------
+# Content Security Policy (django-csp), in DEBUG too so development and the browser tests see it.
+# Every page loads its scripts and styles from static/: no inline code, no eval, no CDN. htmx's
+# injected indicator <style> and eval are switched off in base.html's htmx-config meta.
+# ---------------------------------------------------------------------------------------------
+def _websocket_sources(hosts: list[str], *, debug: bool) -> list[str]:
+    """wss:// (and ws:// with any port in DEBUG) for each allowed host: older browsers do not count
+    a WebSocket to the page's own host as 'self'."""
+    sources = []
+    for host in hosts:
+        if host == "*" or host.startswith("["):  # no wildcard; CSP has no IPv6 literal host syntax
+            continue
+        names = [host.lstrip("."), "*" + host] if host.startswith(".") else [host]
+        for name in names:
+            sources.append(f"wss://{name}")
+            if debug:
+                sources.append(f"ws://{name}:*")
+    return sources
+
+
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],  # the voice test's AudioWorklet module is a static file too
+        "style-src": [SELF],
+        "img-src": [SELF],
+        "font-src": [SELF],
+        "media-src": [SELF],  # the greeting preview <audio>
+        "connect-src": [SELF, *_websocket_sources(ALLOWED_HOSTS, debug=DEBUG)],
+        "worker-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # ---------------------------------------------------------------------------------------------
 # Production hardening (active whenever DEBUG is off)
