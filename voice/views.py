@@ -29,6 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from calls.models import CallLog
+from receptionist.logs import call_logging
 from shops.models import Membership, Shop
 from shops.phones import to_e164
 from shops.selectors import get_membership_for_user, memberships_for_user
@@ -163,7 +164,8 @@ async def chat(request: HttpRequest) -> JsonResponse:
         service = await ConversationService.start(shop=shop, channel=CallLog.Channel.CHAT, caller_number=caller)
 
     try:
-        result = await service.handle_turn(body["message"])
+        with call_logging(call_sid=service.call_sid, shop=shop.slug):  # the turn's log lines name the session
+            result = await service.handle_turn(body["message"])
     except SessionClosed:
         return _error(409, "This conversation has ended. Omit 'session' to start a new one.")
     except SessionBusy:

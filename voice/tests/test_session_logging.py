@@ -46,3 +46,22 @@ def test_the_fallback_a_session_spawns_logs_with_the_call_and_shop(shop, clock, 
     for line in switched:
         assert (line["call_sid"], line["shop"]) == (call_sid, shop.slug)
         assert line["logger"] == "voice.session"
+
+
+def test_a_chat_turn_logs_with_its_session_and_shop(shop, client, settings, console_log):
+    settings.OPENAI_API_KEY = "sk-test"
+    settings.OPENAI_BASE_URL = "http://127.0.0.1:1/v1"  # nothing listens: the OpenAI engine fails at once
+    token = shop.rotate_api_token()
+
+    response = client.post(
+        "/api/voice/chat",
+        {"shop": shop.slug, "message": "where are you located", "caller": "+15555550123"},
+        content_type="application/json",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+    assert response.status_code == 200
+    session = response.json()["session"]
+    failed = [line for line in console_log() if "switching to offline" in line["message"]]
+    assert failed, console_log()
+    assert all((line["call_sid"], line["shop"]) == (session, shop.slug) for line in failed)
