@@ -146,6 +146,7 @@ class Exchange:
     ended_at: float = 0.0  # perf_counter when its last frame (or key press) was sent
     first_audio_ms: float | None = None  # end of the line → first media frame back
     audio_ms: float = 0.0  # receptionist audio received in answer
+    dead_air_ms: float = 0.0  # the longest silence the caller sat through waiting for this answer
 
 
 @dataclass
@@ -168,6 +169,9 @@ class CallResult:
     marks_echoed: int = 0
     clears: int = 0
     late_frames: int = 0
+    # The longest silence while the caller waited for the receptionist (see _Call._heard): from the
+    # end of a line (or the stream's start) to the next audio, or between two pieces of audio, as played.
+    dead_air_ms: float = 0.0
     caller_frames: int = 0
     caller_behind: int = 0  # times the caller's own sender fell > 100 ms behind real time (load generator busy)
     after_stream_verbs: list[str] = field(default_factory=list)  # connect-action's TwiML
@@ -294,6 +298,7 @@ class _Call:
         self.last_media_at = -math.inf
         self.first_media_at: float | None = None
         self.current: Exchange | None = None  # the exchange whose answer is arriving
+        self.waiting_since: float | None = None  # the caller is waiting for an answer since then
         self.response_start: float | None = None
         self.response_audio_ms = 0.0
         self.connect_action = ""
@@ -320,19 +325,7 @@ class _Call:
         return await asyncio.to_thread(_post_form, url, params, signature, self.config.http_timeout)
 
     def _params(self, **extra: str) -> dict[str, str]:
-        c = self.config
-        return {
-            "AccountSid": c.account_sid,
-            "ApiVersion": "2010-04-01",
-            "CallSid": self.result.call_sid,
-            "CallStatus": "ringing",
-            "Called": c.to,
-            "Caller": c.from_,
-            "Direction": "inbound",
-            "From": c.from_,
-            "To": c.to,
-            **extra,
-        }
+        return _call_params(self.config, self.result.call_sid, **extra)
 
     def _poke(self) -> None:
         self.activity.set()
@@ -432,6 +425,7 @@ class _Call:
             await self._send_event("start", start)
             self.started_at = time.perf_counter()
             self.current = Exchange(said="(greeting)", ended_at=self.started_at)
+            self.waiting_since = self.started_at
             script = asyncio.create_task(self._script())
             hangup = asyncio.create_task(self._hangup_timer())
             closed = asyncio.create_task(self.closed.wait())
@@ -467,6 +461,7 @@ class _Call:
         if self.ws is None or self.closed.is_set() or self.hung_up:
             return
         self.hung_up = True
+        self.waiting_since = None
         self.result.closed_by = self.result.closed_by or "caller"
         stop = {"accountSid": self.config.account_sid, "callSid": self.result.call_sid}
         with contextlib.suppress(ConnectionClosed):
@@ -530,15 +525,20 @@ class _Call:
     def _queue_line(self, frames: Sequence[bytes], exchange: Exchange) -> asyncio.Event:
         done = asyncio.Event()
 
+        def began(at: float) -> None:
+            self.waiting_since = None  # the caller talks: silence now is not theirs to sit through
+
         def ended(at: float) -> None:
             exchange.ended_at = at
             self.current = exchange
             self.response_start = None
+            self.waiting_since = at
             done.set()
             self._poke()
 
+        last = len(frames) - 1
         for i, frame in enumerate(frames):
-            self.outgoing.append((frame, ended if i == len(frames) - 1 else None))
+            self.outgoing.append((frame, ended if i == last else began if i == 0 else None))
         if not self.config.paced:
             for _ in range(int(self.config.tail_ms / FRAME_MS)):
                 self.outgoing.append((SILENCE_FRAME, None))
@@ -566,17 +566,20 @@ class _Call:
                 done = self._queue_line(frames, exchange)
                 await self._wait(lambda: done.is_set() or self.closed.is_set(), math.inf)  # noqa: B023
             else:
+                self.waiting_since = None
                 for digit in step.digits:
                     dtmf = {"track": "inbound_track", "digit": digit}
                     await self._send_event("dtmf", dtmf)
                 exchange.ended_at = time.perf_counter()
                 self.current = exchange
                 self.response_start = None
+                self.waiting_since = exchange.ended_at
             started = await self._wait(
                 lambda: self.last_media_at > exchange.ended_at or self.closed.is_set(),  # noqa: B023
                 exchange.ended_at + c.response_timeout,
             )
             if not started:
+                self._dead_air(time.perf_counter(), self.player.play_end)
                 r.errors.append(f"no answer to {step.label!r} within {c.response_timeout:.0f} s")
                 return
             if self.closed.is_set():
@@ -628,6 +631,8 @@ class _Call:
             pass
         if not self.hung_up:
             r.closed_by = "server"
+            self._dead_air(time.perf_counter(), self.player.play_end)  # the server ended a wait
+        self.waiting_since = None
         r.close_code = self.ws.close_code
         self.closed.set()
         self._poke()
@@ -644,7 +649,10 @@ class _Call:
         ms = nbytes / BYTES_PER_MS
         r.media_frames += 1
         r.audio_ms += ms
-        self.player.media(nbytes, now)
+        previous_end = self.player.play_end
+        starts = self.player.media(nbytes, now)
+        if self.waiting_since is not None:
+            self._dead_air(starts, previous_end)
         if self.first_media_at is None:
             self.first_media_at = now
             r.greeting_ms = (now - self.started_at) * 1000
@@ -661,6 +669,20 @@ class _Call:
             r.late_frames += 1
         self.response_audio_ms += ms
         self.last_media_at = now
+
+    def _dead_air(self, until: float, previous_end: float) -> None:
+        """The caller, waiting since `waiting_since`, heard nothing from `previous_end` (the end of the
+        audio played before) until `until`: keep the longest such silence (the call's and the answer's).
+        A wait ends when the caller talks again or hangs up; one the server ends counts to its end."""
+        since = self.waiting_since
+        if since is None:
+            return
+        gap = (until - max(previous_end, since)) * 1000
+        if gap > self.result.dead_air_ms:
+            self.result.dead_air_ms = gap
+        exchange = self.current
+        if exchange is not None and gap > exchange.dead_air_ms:
+            exchange.dead_air_ms = gap
 
     async def _echo(self, names: list[str]) -> None:
         for name in names:
@@ -693,11 +715,38 @@ class _Call:
         r.after_stream_dial = (dial.text or "").strip() if dial is not None else None
 
     async def _status_completed(self) -> None:
-        duration = str(max(1, round(time.perf_counter() - self.started_at))) if self.started_at else "0"
-        params = self._params(CallStatus="completed", CallDuration=duration)
-        status, _ = await self._post(self.config.status_url(), params)
+        duration = max(1, round(time.perf_counter() - self.started_at)) if self.started_at else 0
+        status = await send_status_callback(self.config, self.result.call_sid, duration_s=duration)
         if status not in (200, 204):
             self.result.errors.append(f"status callback answered {status}")
+
+
+def _call_params(config: SimulatorConfig, call_sid: str, **extra: str) -> dict[str, str]:
+    return {
+        "AccountSid": config.account_sid,
+        "ApiVersion": "2010-04-01",
+        "CallSid": call_sid,
+        "CallStatus": "ringing",
+        "Called": config.to,
+        "Caller": config.from_,
+        "Direction": "inbound",
+        "From": config.from_,
+        "To": config.to,
+        **extra,
+    }
+
+
+async def send_status_callback(
+    config: SimulatorConfig, call_sid: str, *, call_status: str = "completed", duration_s: int = 0
+) -> int:
+    """Twilio's status callback for `call_sid` (signed like Twilio's) to `config`'s server — e.g. one
+    restarted after the process that had the call died. Returns the HTTP status."""
+    params = _call_params(config, call_sid, CallStatus=call_status, CallDuration=str(duration_s))
+    url = config.status_url()
+    public = _swap_origin(url, config.public_url) if config.public_url else url
+    signature = RequestValidator(config.auth_token).compute_signature(public, params) if config.auth_token else None
+    status, _ = await asyncio.to_thread(_post_form, url, params, signature, config.http_timeout)
+    return status
 
 
 _speech_cache: dict[str, list[bytes]] = {}
@@ -752,6 +801,7 @@ class LoadSummary:
     late_frames: int
     media_frames: int
     caller_behind: int
+    dead_air_ms_max: float | None
     errors: list[str]
 
     def as_dict(self) -> dict[str, Any]:
@@ -772,6 +822,7 @@ def summarize(results: Sequence[CallResult]) -> LoadSummary:
         late_frames=sum(r.late_frames for r in results),
         media_frames=sum(r.media_frames for r in results),
         caller_behind=sum(r.caller_behind for r in results),
+        dead_air_ms_max=_round(max((r.dead_air_ms for r in results), default=None)),
         errors=errors[:10],
     )
 
@@ -827,7 +878,9 @@ def call_record(call_sid: str) -> dict[str, Any] | None:
         "intents": call.intents,
         "outcome": call.outcome,
         "first_response_ms": call.first_response_ms,
+        "ended_at": call.ended_at.isoformat() if call.ended_at else None,
         "duration_seconds": call.duration_seconds,
+        "summary": call.summary,
         "error": call.error,
         "turns": [{"role": t.role, "text": t.text, "latency_ms": t.latency_ms} for t in call.turns.all()],
         "tool_calls": [

@@ -46,3 +46,18 @@ async def test_it_refuses_someone_elses_shop_and_anonymous_users():
         connected, _ = await communicator.connect()
         assert not connected
         await communicator.disconnect()
+
+
+def test_it_reads_from_redis_longer_than_the_dashboard_waits_for_a_message():
+    """An owner's dashboard with no call for 5 s must stay connected. channels_redis waits for each
+    message in a 5 s BZPOPMIN and redis-py 8 reads every socket with a 5 s timeout by default: the read
+    timed out first and closed the socket with 1011 (found by bench/soak.py's two-process run)."""
+    from channels.layers import get_channel_layer
+    from channels_redis.core import RedisChannelLayer
+    from channels_redis.utils import create_pool
+
+    layer = get_channel_layer()
+    if not isinstance(layer, RedisChannelLayer):
+        pytest.skip("no Redis channel layer (REDIS_URL unset): the in-memory layer has no socket")
+    connection = create_pool(dict(layer.hosts[0])).make_connection()  # not connected: settings only
+    assert connection.socket_timeout is None or connection.socket_timeout > layer.brpop_timeout

@@ -17,6 +17,7 @@ server has logged the end of the stream (no polling).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import os
@@ -38,7 +39,7 @@ from twilio.request_validator import RequestValidator
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from telephony.simulator import Press, Say, SimulatorConfig, _post_form, parse_twiml, place_call
+from telephony.simulator import Press, Probe, Say, SimulatorConfig, _post_form, parse_twiml, place_call
 from voice.audio import pcm16_to_mulaw
 from voice.testing.fake_realtime import FakeRealtime, Turn
 
@@ -225,16 +226,17 @@ def records(server_env) -> Iterator[Any]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    assert proc.stdout is not None and proc.stdin is not None
-    assert proc.stdout.readline().strip() == "ready"
+    stdin, stdout = proc.stdin, proc.stdout
+    assert stdout is not None and stdin is not None
+    assert stdout.readline().strip() == "ready"
 
     def read(call_sid: str) -> dict[str, Any] | None:
-        proc.stdin.write(call_sid + "\n")
-        proc.stdin.flush()
-        return json.loads(proc.stdout.readline())
+        stdin.write(call_sid + "\n")
+        stdin.flush()
+        return json.loads(stdout.readline())
 
     yield read
-    proc.stdin.close()
+    stdin.close()
     proc.wait(10)
 
 
@@ -447,13 +449,41 @@ async def test_it_stops_talking_when_the_caller_talks_over_the_greeting(realtime
     assert result.exchanges[0].first_audio_ms is not None  # and it answered the caller
 
 
+class Heard(Probe):
+    """Every media frame the caller received, with its arrival time (perf_counter)."""
+
+    def __init__(self) -> None:
+        self.media: list[tuple[float, str]] = []
+        self.first = asyncio.Event()
+
+    def media_received(self, payload: str, at: float) -> None:
+        self.media.append((at, payload))
+        self.first.set()
+
+    def first_not_from(self, fake: FakeRealtime, after: float) -> float | None:
+        """When the first frame after `after` that the Realtime server did not send arrived (the offline voice)."""
+        realtime_audio = {e["delta"] for c in fake.connections for e in c.sent_events("response.output_audio.delta")}
+        return next((at for at, payload in self.media if at >= after and payload not in realtime_audio), None)
+
+
 async def test_it_carries_on_offline_when_the_realtime_server_dies_mid_call(realtime, fake, records):
+    """The socket drops mid-reply: the caller hears the offline voice within 1.5 s of the drop (measured at
+    the caller: drop → first media frame the Realtime server did not send), and the call is logged as a
+    fallback. The μ-law the offline voice sends is told apart from Realtime's by payload."""
     fake.script = [Turn(transcript="is my civic ready", reply="Let me look that up for you, one moment.", drop_after=1)]
-    result = await place_call(caller(realtime), [spoken("is my civic ready"), Say("what are your hours")])
+    heard = Heard()
+    result = await place_call(caller(realtime), [spoken("is my civic ready"), Say("what are your hours")], probe=heard)
     realtime.stream_closed(result.call_sid)
     assert result.ok, result.errors
+    dropped = fake.connection.dropped_at
+    assert dropped is not None
+    offline_at = heard.first_not_from(fake, dropped)
+    assert offline_at is not None
+    assert (offline_at - dropped) * 1000 < 1500
+    assert result.dead_air_ms < 3000
     later = result.exchanges[1]
     assert later.first_audio_ms is not None and later.audio_ms > 500  # the offline engine answered
     record = records(result.call_sid)
     assert record["fallback_reason"]
     assert record["engine"] == "local"
+    print(f"drop → offline voice {(offline_at - dropped) * 1000:.0f} ms; dead air {result.dead_air_ms:.0f} ms")

@@ -227,6 +227,7 @@ class FakeConnection:
         self.audio_bytes_received = 0
         self.function_outputs: dict[str, Any] = {}
         self.closed = asyncio.Event()
+        self.dropped_at: float | None = None  # time.perf_counter() when drop() aborted the socket
         self.script: deque[Turn] = deque(script)  # this call's remaining turns; tests may append more
         self._ids = itertools.count(1)
         self.session: dict[str, Any] = self._default_session()
@@ -274,6 +275,7 @@ class FakeConnection:
 
     async def drop(self) -> None:
         """Abort the TCP connection without a close frame (the client sees an abnormal closure, 1006)."""
+        self.dropped_at = time.perf_counter()
         if self.ws.transport is not None:
             self.ws.transport.abort()
 
