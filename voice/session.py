@@ -512,10 +512,12 @@ class VoiceSession:
             await self.set_state(SessionState.LISTENING)
 
     async def with_filler(self, work: Awaitable[Any], turn: TurnMetrics | None) -> Any:
-        """Await `work`; if it takes longer than filler_after, say the filler once for this turn."""
+        """Await `work`; if the caller has then waited filler_after since their turn ended (the model's
+        time before a tool counts too), say the filler once for this turn."""
         task = asyncio.ensure_future(work)
+        waited = time.perf_counter() - turn.started if turn is not None and turn.response_ms is None else 0.0
         try:
-            done, _ = await asyncio.wait({task}, timeout=self.filler_after)
+            done, _ = await asyncio.wait({task}, timeout=max(0.0, self.filler_after - waited))
             if not done and turn is not None and not turn.filler and not self._ending:
                 turn.filler = True
                 self.spawn(self.say_filler(), name="filler")

@@ -38,6 +38,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 import weakref
 from typing import TYPE_CHECKING, Any
 
@@ -314,11 +315,13 @@ class RealtimeEngine:
 
     # -- the watchdog -------------------------------------------------------------------------
     def _expect(self, turn: TurnMetrics | None) -> None:
-        """A response is due: fail over after response_timeout without one; filler after filler_after."""
+        """A response is due: fail over after response_timeout without one; filler once the caller has
+        waited filler_after since their turn ended (a response after a tool: the time before counts)."""
         now = asyncio.get_running_loop().time()
         self._deadline = now + self.session.response_timeout
         if turn is not None and not turn.filler and turn.response_ms is None:
-            self._filler_at = now + self.session.filler_after
+            waited = time.perf_counter() - turn.started
+            self._filler_at = now + max(0.0, self.session.filler_after - waited)
         self._armed.set()
 
     def _disarm(self) -> None:
@@ -334,7 +337,12 @@ class RealtimeEngine:
                 continue
             now = loop.time()
             if now < min(deadlines):
-                await asyncio.sleep(min(deadlines) - now)
+                # Until the soonest deadline, or until _expect() sets a sooner one (a filler due in 1.5 s
+                # must not wait out a 5 s response deadline set before it).
+                self._armed.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(deadlines) - now):
+                        await self._armed.wait()
                 continue
             if self._filler_at is not None and now >= self._filler_at:
                 self._filler_at = None

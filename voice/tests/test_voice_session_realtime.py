@@ -23,6 +23,7 @@ from voice.audio import PCM16_16K, PCM16_24K, b64encode_audio, silence, split_fr
 from voice.session import BRIDGE, FILLER, SessionState, VoiceSession
 from voice.testing.fake_realtime import FakeRealtime, Turn, tone
 from voice.testing.transport import FakeTransport
+from voice.warmup import load_voice_pipeline
 
 pytestmark = [
     pytest.mark.django_db,
@@ -34,6 +35,7 @@ PCMU = {"type": "audio/pcmu"}
 
 @pytest.fixture
 def openai(settings):
+    load_voice_pipeline()  # as a server process does before its first call (the connect budget is 1.5 s)
     settings.OPENAI_API_KEY = "test-key"
     settings.OPENAI_REALTIME_MODEL = "gpt-realtime"
     settings.OPENAI_VOICE = "marin"

@@ -1,0 +1,19 @@
+"""Load the voice pipeline when a server process starts, not when its first call does.
+
+Imported lazily (telephony.consumers and voice.session import it at the first call), the session, both
+engines and the OpenAI SDK's Realtime client — which imports its WebSocket stack on the first connect —
+kept the first caller of every server process waiting in silence: `import voice.session` took 1.8–5 s
+on this 2-core machine under load, the SDK's first connect another ~1 s, before the greeting could start.
+`receptionist/asgi.py` calls this once, before the server accepts connections.
+"""
+
+from __future__ import annotations
+
+
+def load_voice_pipeline() -> None:
+    import openai.resources.realtime.realtime  # noqa: F401
+    import websockets.asyncio.client  # noqa: F401
+
+    import voice.engines.local_voice  # noqa: F401
+    import voice.engines.realtime  # noqa: F401
+    import voice.session  # noqa: F401
