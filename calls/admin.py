@@ -38,10 +38,18 @@ class CallLogAdmin(admin.ModelAdmin):
     date_hierarchy = "started_at"
     list_select_related = ["shop"]
     inlines = [CallTurnInline, ToolCallInline]
+    # Numbers show as their last four digits here as everywhere else (search still finds a full number);
+    # the conversation's working memory is internal.
+    exclude = ["caller_number", "callback_number", "state"]
+    readonly_fields = ["masked_caller", "masked_callback_number"]
 
     @admin.display(description="Caller")
     def masked_caller(self, obj: CallLog) -> str:
         return mask(obj.caller_number)
+
+    @admin.display(description="Callback number")
+    def masked_callback_number(self, obj: CallLog) -> str:
+        return mask(obj.callback_number) if obj.callback_number else "—"
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
