@@ -26,6 +26,7 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pythonjsonlogger.core import RESERVED_ATTRS
 from pythonjsonlogger.json import JsonFormatter as _JsonFormatter
 
 from shops.phones import mask
@@ -121,6 +122,8 @@ class JsonFormatter(_JsonFormatter):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("rename_fields", {"asctime": "time", "levelname": "level", "name": "logger"})
+        # uvicorn adds the message again with terminal colours: noise in a log collector.
+        kwargs.setdefault("reserved_attrs", [*RESERVED_ATTRS, "color_message"])
         super().__init__(*args or ("%(asctime)s %(levelname)s %(name)s %(message)s",), **kwargs)
 
     def jsonify_log_record(self, log_data: dict[str, Any]) -> str:

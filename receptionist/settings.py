@@ -8,6 +8,7 @@ no keys can run the whole product. Setting `DATABASE_URL`, `REDIS_URL`, `OPENAI_
 
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -344,6 +345,8 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text" if DEBUG else "json")
 if LOG_FORMAT not in {"json", "text"}:
     raise ImproperlyConfigured("LOG_FORMAT must be json or text.")
+# Python warnings become log records (logger py.warnings) instead of bare lines on stderr.
+logging.captureWarnings(True)
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -354,7 +357,12 @@ LOGGING = {
     },
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT, "filters": ["call"]}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # uvicorn sets up its own text handlers before it loads the app: hand its lines (startup, errors,
+        # the access log with query strings like ?From=%2B1…) to ours, so they are JSON and masked too.
+        **{name: {"handlers": [], "propagate": True} for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+    },
 }
 
 # Error reports to Sentry when set (Django + Celery, no personal data, phone numbers masked).

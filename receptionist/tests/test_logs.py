@@ -126,3 +126,58 @@ def test_it_masks_a_number_in_an_exception_and_in_the_readable_format():
     for output in (text, as_json):
         assert "5555550123" not in output
         assert "duplicate caller •••0123" in output
+
+
+@pytest.mark.slow
+def test_the_production_web_server_writes_every_line_as_json_with_numbers_masked(tmp_path):
+    """The Procfile's uvicorn configures its own text logging before it loads the app; its lines (the
+    access log carries webhook query strings) must come out as ours."""
+    import json
+    import os
+    import queue
+    import socket
+    import subprocess
+    import sys
+    import threading
+    import urllib.request
+    from pathlib import Path
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {
+        **{k: v for k, v in os.environ.items() if k not in {"DEBUG", "LOG_FORMAT", "DJANGO_SETTINGS_MODULE"}},
+        "SECRET_KEY": "uvicorn-log-test-secret-key-not-for-production",
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "0",
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+    }
+    uvicorn = Path(sys.executable).parent / "uvicorn"
+    command = [str(uvicorn), "receptionist.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    server = subprocess.Popen(  # noqa: S603
+        [*command, "--loop", "uvloop", "--ws", "websockets-sansio", "--proxy-headers"],
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(target=lambda: [lines.put(line) for line in server.stderr], daemon=True).start()
+    seen: list[str] = []
+    try:
+        while not any("Uvicorn running on" in line for line in seen):
+            seen.append(lines.get(timeout=30))
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz?From=%2B15555550123", timeout=10) as r:  # noqa: S310
+            assert r.status == 200
+        while not any("/healthz" in line for line in seen):
+            seen.append(lines.get(timeout=10))
+    finally:
+        server.terminate()
+        server.wait(10)
+
+    records = [json.loads(line) for line in seen if line.strip()]  # every line is JSON
+    [access] = [r for r in records if r["logger"] == "uvicorn.access"]
+    assert "From=•••0123" in access["message"]
+    assert "5555550123" not in "".join(seen)
+    assert any(r["logger"] == "uvicorn.error" and "startup complete" in r["message"] for r in records)
+    assert not any("color_message" in r for r in records)
