@@ -68,7 +68,18 @@ class CallLog(models.Model):
 
     class Meta:
         ordering = ["-started_at"]
-        indexes = [models.Index(fields=["shop", "-started_at"], name="call_shop_started_idx")]
+        indexes = [
+            models.Index(fields=["shop", "-started_at"], name="call_shop_started_idx"),
+            # /metrics (receptionist.metrics) reads recent calls across shops on every scrape: calls
+            # started or ended in the last minutes, and the few still ringing or in progress.
+            models.Index(fields=["started_at"], name="call_started_idx"),
+            models.Index(fields=["ended_at"], name="call_ended_idx"),
+            models.Index(
+                fields=["status"],
+                name="call_open_status_idx",
+                condition=models.Q(status__in=["ringing", "in_progress"]),
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_channel_display()} call {self.call_sid}"
