@@ -19,7 +19,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import F, Value
+from django.db.models import F, Max, Q, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -289,6 +289,35 @@ def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None
             transaction.on_commit(lambda: summarize_call.delay(call_id))
     call.refresh_from_db(fields=["ended_at", "duration_seconds", "status", "outcome", "error"])
     return bool(closed)
+
+
+# A call still open this long past its shop's max_call_seconds has no process left to close it (the
+# server died with it) and its status callback is not coming (lost, or never sent).
+STALE_CALL_MARGIN = dt.timedelta(minutes=10)
+STALE_CALL_ERROR = "Closed by the stale-call sweep: no end was recorded (server process lost, no status callback)."
+
+
+def calls_close_stale(*, now: dt.datetime | None = None, margin: dt.timedelta = STALE_CALL_MARGIN) -> int:
+    """Close the calls left open (ringing or in progress) with no activity for longer than their shop's
+    max_call_seconds plus `margin` — longer than any live call can last, or a chat session anyone is
+    still in. Each is closed through `call_end` (safe next to a late status callback: only what is still
+    empty is filled): ended at its last activity (the row's or its last turn's update), outcome `failed`
+    for a voice call (we lost it), `abandoned` for a chat (the visitor left), the error says why, and
+    its summary is queued. Returns how many calls this run closed."""
+    now = now or timezone.now()
+    open_calls = CallLog.objects.filter(ended_at__isnull=True).select_related("shop")
+    closed = 0
+    for seconds in open_calls.values_list("shop__max_call_seconds", flat=True).distinct().order_by():
+        cutoff = now - dt.timedelta(seconds=seconds) - margin
+        stale = open_calls.filter(shop__max_call_seconds=seconds, updated_at__lt=cutoff).annotate(
+            last_turn=Max("turns__created_at")
+        )
+        for call in stale.filter(Q(last_turn__isnull=True) | Q(last_turn__lt=cutoff)):
+            last_activity = max(t for t in (call.started_at, call.updated_at, call.last_turn) if t is not None)
+            chat = call.channel == CallLog.Channel.CHAT
+            outcome = CallLog.Outcome.ABANDONED if chat else CallLog.Outcome.FAILED
+            closed += call_end(call=call, outcome=outcome, ended_at=last_activity, error=STALE_CALL_ERROR)
+    return closed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -36,3 +36,15 @@ def summarize_call(call_id: int, refresh: bool = False) -> bool:
 def delete_expired_transcripts() -> int:
     """Daily (CELERY_BEAT_SCHEDULE): calls.retention with TRANSCRIPT_RETENTION_DAYS. Returns the count."""
     return transcripts_delete_expired(days=settings.TRANSCRIPT_RETENTION_DAYS)
+
+
+@shared_task(soft_time_limit=120, time_limit=150)
+def close_stale_calls() -> int:
+    """Every few minutes (CELERY_BEAT_SCHEDULE): close the calls no process and no status callback will
+    close (calls.services.calls_close_stale). Safe to run twice. Returns how many it closed."""
+    from calls.services import calls_close_stale  # calls.services imports this module
+
+    closed = calls_close_stale()
+    if closed:
+        logger.warning("closed %s stale calls (no end recorded, no status callback)", closed)
+    return closed

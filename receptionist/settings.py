@@ -174,6 +174,11 @@ CELERY_BEAT_SCHEDULE = {
         "task": "calls.tasks.delete_expired_transcripts",
         "schedule": crontab(hour=3, minute=17),  # daily, at a quiet hour (UTC); idempotent if run twice
     },
+    # Calls left open when their server process died and no status callback came (calls.tasks.close_stale_calls).
+    "close-stale-calls": {
+        "task": "calls.tasks.close_stale_calls",
+        "schedule": crontab(minute="2-59/5"),
+    },
 }
 
 # ---------------------------------------------------------------------------------------------

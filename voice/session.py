@@ -262,7 +262,7 @@ class VoiceSession:
         max_call_seconds: float | None = None,
         filler_after: float = 1.5,
         response_timeout: float = 5.0,
-        connect_timeout: float = 5.0,
+        connect_timeout: float = 1.5,
         mark_slack: float = 2.0,
         synthesizer: Synthesizer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
@@ -871,16 +871,21 @@ class VoiceSession:
         local = LocalVoiceEngine(self)
         await local.start()
         self._engine = local
-        await old.close()
+        self.conversation.engine = LOCAL
+        # The caller hears the bridge without waiting for the old socket to close (a server that stopped
+        # answering may take seconds) or for the CallLog write (awaited below, after the bridge started).
+        self.spawn(old.close(), name="close-old-engine")
+        recorded = self.spawn(self._record_fallback(reason[:255]), name="record-fallback")
         if self._playout.playing():
             await self.transport.clear()
             self._playout.cleared()
-        await self._record_fallback(reason[:255])
         await self.transport.send_event({"type": "engine", "engine": LOCAL, "reason": reason[:255]})
         if self._ending:
+            await recorded
             return
         self._turn = None
         await local.say(BRIDGE if unanswered else f"{BRIDGE} {ASK_AGAIN}")
+        await recorded
         if unanswered and not self._ending:
             turn = await self.caller_stopped_speaking("text")
             await local.answer(unanswered, turn, record_caller=False)  # Realtime recorded their words

@@ -23,7 +23,7 @@ The rest of the session's surface (voice/session.py):
 
     VoiceSession(*, shop, transport, call_sid, channel, caller_number="", engine=None, clock=timezone.now,
                  silence_timeout=8.0, silence_reprompts=2, max_call_seconds=None (shop's), filler_after=1.5,
-                 response_timeout=5.0, connect_timeout=5.0, mark_slack=2.0, synthesizer=None,
+                 response_timeout=5.0, connect_timeout=1.5, mark_slack=2.0, synthesizer=None,
                  monotonic=time.monotonic)
     session.state           # SessionState: idle, listening, processing, speaking, transferring, ended
     session.engine_name     # "openai" or "local" (changes to "local" if OpenAI fails mid-call)

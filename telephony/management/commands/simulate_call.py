@@ -127,7 +127,7 @@ class Command(BaseCommand):
             out(
                 f"  stream closed by the {r.closed_by or 'network'} (code {r.close_code}) after {r.duration_s:.1f} s: "
                 f"{r.media_frames} frames back, {r.marks_echoed}/{r.marks} marks echoed, {r.clears} clears, "
-                f"{r.late_frames} late frames"
+                f"{r.late_frames} late frames, longest wait in silence {r.dead_air_ms:.0f} ms"
             )
             if r.after_stream_verbs:
                 dial = f" {r.after_stream_dial}" if r.after_stream_dial else ""
