@@ -124,8 +124,34 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    # psycopg's pool, one per server or worker process (docs/reliability.md, "Database connections").
+    # A uvicorn process borrows one connection per HTTP request in flight (Django gives each its own
+    # thread) plus one for all its WebSocket consumers (Channels' database work shares one thread), so
+    # 10 covers a 20-call server: webhooks and dashboard pages are short. A Celery worker needs one per
+    # concurrent task. Past `max_size` a request waits up to `timeout` seconds for a free connection,
+    # then fails. With the database down every attempt waits that long too, and the consumers' one
+    # thread with it: so it is short (a new connection takes milliseconds when the server is up).
+    # Persistent connections (CONN_MAX_AGE) are the pool's job now: Django requires 0 with a pool.
+    # DATABASE_POOL_MAX_SIZE=0 turns the pool off (e.g. behind pgbouncer; see the docs).
+    DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+    if DATABASE_POOL_MAX_SIZE < 0:
+        raise ImproperlyConfigured("DATABASE_POOL_MAX_SIZE must be 0 (no pool) or a number of connections.")
+    if DATABASE_POOL_MAX_SIZE:
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": min(2, DATABASE_POOL_MAX_SIZE),
+            "max_size": DATABASE_POOL_MAX_SIZE,
+            "timeout": 2,
+            "max_idle": 300,  # idle connections above min_size are closed after 5 minutes
+        }
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+    else:
+        DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+    # Pooled connections are checked when borrowed; unpooled ones when reused.
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # Behind pgbouncer in transaction mode a cursor must not outlive its transaction (.iterator()).
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env.bool(
+        "DATABASE_DISABLE_SERVER_SIDE_CURSORS", default=False
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # ---------------------------------------------------------------------------------------------
