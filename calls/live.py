@@ -2,11 +2,13 @@
 
 Messages go to the Channels group `shop-<id>` (design.md); the dashboard consumer renders the same
 server-side fragment the page uses. Live updates are a convenience: if the channel layer (Redis) is
-down the call must go on, so failures are logged and swallowed.
+down the call must go on, so failures are logged and swallowed, and a Redis that hangs (no answer,
+no error) is given up on after SEND_TIMEOUT seconds: a call's record writes wait on this send.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from asgiref.sync import async_to_sync
@@ -15,6 +17,7 @@ from channels.layers import get_channel_layer
 logger = logging.getLogger(__name__)
 
 CALL_CHANGED = "call.changed"
+SEND_TIMEOUT = 1.0
 
 
 def shop_group(shop_id: int) -> str:
@@ -26,8 +29,9 @@ async def acall_changed(*, shop_id: int, call_id: int) -> None:
     if layer is None:
         return
     try:
-        await layer.group_send(shop_group(shop_id), {"type": CALL_CHANGED, "call_id": call_id})
-    except Exception:  # Redis down or full: the dashboard catches up on its next load
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await layer.group_send(shop_group(shop_id), {"type": CALL_CHANGED, "call_id": call_id})
+    except Exception:  # Redis down, hung or full: the dashboard catches up on its next load
         logger.warning("live update for call %s not sent", call_id, exc_info=True)
 
 

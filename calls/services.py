@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from calls.live import call_changed
 from calls.models import CallLog, CallTurn, ToolCall
-from calls.tasks import summarize_call
+from calls.tasks import queue_summary
 from shops.models import Shop
 from shops.phones import to_e164
 
@@ -286,7 +286,7 @@ def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None
             _notify(call)
         if closed:
             call_id = call.pk
-            transaction.on_commit(lambda: summarize_call.delay(call_id))
+            transaction.on_commit(lambda: queue_summary(call_id))
     call.refresh_from_db(fields=["ended_at", "duration_seconds", "status", "outcome", "error"])
     return bool(closed)
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from celery import shared_task
 from django.conf import settings
+from django.utils import timezone
 
 from calls.models import CallLog
 from calls.retention import transcripts_delete_expired
@@ -11,6 +13,12 @@ from calls.summaries import summarize
 from receptionist.logs import call_logging
 
 logger = logging.getLogger(__name__)
+
+# A call's summary is queued when it ends; one still missing after this long was lost on the way (the
+# broker was down, the worker died mid-task) and the sweep below queues it again.
+SUMMARY_GRACE = dt.timedelta(minutes=5)
+# ...looking this far back: far less than transcript retention, whose deleted summaries stay empty.
+SUMMARY_LOOKBACK = dt.timedelta(days=1)
 
 
 @shared_task(soft_time_limit=60, time_limit=90)
@@ -36,6 +44,45 @@ def summarize_call(call_id: int, refresh: bool = False) -> bool:
 def delete_expired_transcripts() -> int:
     """Daily (CELERY_BEAT_SCHEDULE): calls.retention with TRANSCRIPT_RETENTION_DAYS. Returns the count."""
     return transcripts_delete_expired(days=settings.TRANSCRIPT_RETENTION_DAYS)
+
+
+def queue_summary(call_id: int, *, refresh: bool = False) -> bool:
+    """Queue `summarize_call` for a call that just ended (from `transaction.on_commit`). Never raises:
+    with the broker down the call must still close, so the failure is logged and
+    `summarize_missed_calls` queues it again later. Publishing is tried once (`retry=False`), bounded
+    by the broker's socket timeouts (settings.CELERY_BROKER_TRANSPORT_OPTIONS).
+
+    Returns True if the task was handed to the broker (or run, when tasks run eagerly).
+    """
+    try:
+        # ignore_result: nobody waits for it, and asking the result backend to listen for it would
+        # retry a Redis that is down for 20 s.
+        summarize_call.apply_async((call_id,), {"refresh": refresh}, retry=False, ignore_result=True)
+    except Exception:
+        logger.warning("summary of call %s not queued; the sweep will queue it again", call_id, exc_info=True)
+        return False
+    return True
+
+
+@shared_task(soft_time_limit=60, time_limit=90)
+def summarize_missed_calls() -> int:
+    """Every few minutes (CELERY_BEAT_SCHEDULE): queue the summary of each call that ended more than
+    SUMMARY_GRACE ago (and less than SUMMARY_LOOKBACK) and still has none. Safe to run twice and to
+    overlap a summary already queued: `summarize_call` only fills an empty summary.
+
+    Returns how many summaries it queued.
+    """
+    now = timezone.now()
+    missing = list(
+        CallLog.objects.filter(
+            summary="", ended_at__lte=now - SUMMARY_GRACE, ended_at__gte=now - SUMMARY_LOOKBACK
+        ).values_list("pk", flat=True)
+    )
+    for call_id in missing:
+        summarize_call.apply_async((call_id,), ignore_result=True)
+    if missing:
+        logger.warning("queued %s call summaries that were missing", len(missing))
+    return len(missing)
 
 
 @shared_task(soft_time_limit=120, time_limit=150)

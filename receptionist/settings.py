@@ -159,19 +159,27 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # ---------------------------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    # Each consumer with a channel layer (the live dashboard) waits for messages in a 5 s BZPOPMIN;
+    # redis-py 8 reads every socket with a 5 s timeout by default, so a quiet spell of 5 s raised
+    # TimeoutError and closed the dashboard socket (1011). The read timeout must outlast the pop.
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": 10}]},
         }
     }
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # The cache holds rate-limit counters: shared through Redis when there is one, so the limits hold
-# across server processes; per process otherwise.
+# across server processes; per process otherwise. A Redis that is down or hangs costs a request at
+# most a second (rate limits then let requests through: voice.ratelimit), never a hung webhook.
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
@@ -180,6 +188,14 @@ CELERY_BROKER_URL = REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = REDIS_URL or None
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=not REDIS_URL)
 CELERY_TASK_EAGER_PROPAGATES = True
+# Queuing a task (a call's summary, when the call ends) must not hang on a Redis that is down or hangs:
+# connect and socket timeouts bound each publish (calls.tasks.queue_summary tries once and logs; a beat
+# task re-queues what was lost). No reconnect loop when publishing (max_retries 0: the worker reconnects
+# on its own terms, broker_connection_max_retries). The socket timeout stays above the worker's 1 s poll.
+CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 3, "max_retries": 0}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = 1
+CELERY_REDIS_SOCKET_TIMEOUT = 3
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
@@ -199,6 +215,11 @@ CELERY_BEAT_SCHEDULE = {
     "delete-expired-transcripts": {
         "task": "calls.tasks.delete_expired_transcripts",
         "schedule": crontab(hour=3, minute=17),  # daily, at a quiet hour (UTC); idempotent if run twice
+    },
+    # Summaries lost while the broker or the workers were down (calls.tasks.summarize_missed_calls).
+    "summarize-missed-calls": {
+        "task": "calls.tasks.summarize_missed_calls",
+        "schedule": crontab(minute="*/5"),
     },
     # Calls left open when their server process died and no status callback came (calls.tasks.close_stale_calls).
     "close-stale-calls": {

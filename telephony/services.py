@@ -16,7 +16,7 @@ from django.utils import timezone
 from calls import live
 from calls.models import CallLog
 from calls.services import call_end, call_start
-from calls.tasks import summarize_call
+from calls.tasks import queue_summary
 from shops.models import Shop
 from shops.phones import mask, to_e164
 
@@ -157,5 +157,5 @@ def callback_request_save(
             if call.ended_at is not None:
                 # The summary was written when the stream ended, before the message was left.
                 call_id = call.pk
-                transaction.on_commit(lambda: summarize_call.delay(call_id, refresh=True))
+                transaction.on_commit(lambda: queue_summary(call_id, refresh=True))
     return call
