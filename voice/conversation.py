@@ -19,8 +19,9 @@ import datetime as dt
 import logging
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from django.utils import timezone
@@ -81,13 +82,19 @@ class ConversationService:
         clock: Callable[[], dt.datetime] = timezone.now,
         registry: ToolRegistry = REGISTRY,
         record: bool = True,
+        recorder: Callable[[Callable[[], Awaitable[Any]]], None] | None = None,
     ):
+        """`recorder`: where the CallLog writes go. None: written before the turn returns (chat: a
+        request is answered once its turn is stored, and two racing requests are told apart). A voice
+        call passes VoiceSession.record_later: its writes are queued in order and retried while the
+        database is away, so a database restart does not end the call."""
         self.call = call
         self.shop = shop
         self.state = state
         self.engine = engine
         self.registry = registry
         self.record = record
+        self.recorder = recorder
         self.context = CallContext(
             shop=shop,
             state=state,
@@ -182,13 +189,25 @@ class ConversationService:
         text = self.shop.spoken_greeting
         self.state.remember("assistant", text)
         if self.record:
-            await call_services.acall_add_turn(call=self.call, role=CallTurn.Role.ASSISTANT, text=text)
+            await self._write(
+                partial(call_services.acall_add_turn, call=self.call, role=CallTurn.Role.ASSISTANT, text=text)
+            )
         return text
 
     async def end(self, *, outcome: str, error: str = "") -> None:
         """Close the call from outside a turn (caller hung up, transport failed); idempotent."""
         if self.record:
-            await call_services.acall_end(call=self.call, outcome=outcome, ended_at=self.context.now(), error=error)
+            await self._write(
+                partial(
+                    call_services.acall_end, call=self.call, outcome=outcome, ended_at=self.context.now(), error=error
+                )
+            )
+
+    async def _write(self, write: Callable[[], Awaitable[Any]]) -> None:
+        if self.recorder is not None:
+            self.recorder(write)
+        else:
+            await write()
 
     # -- one turn -------------------------------------------------------------------------------
     async def handle_turn(self, text: str, *, record_caller: bool = True) -> TurnResult:
@@ -249,7 +268,9 @@ class ConversationService:
             self.engine, _ = load_engine(LOCAL)
             self.state.engine = LOCAL
             if self.record:
-                await call_services.acall_record_fallback(call=self.call, engine=LOCAL, reason=reason)
+                await self._write(
+                    partial(call_services.acall_record_fallback, call=self.call, engine=LOCAL, reason=reason)
+                )
             try:
                 return await self.engine.respond(turn)
             except Exception as again:
@@ -260,8 +281,14 @@ class ConversationService:
         """Something broke: don't leave the caller hanging; hand them to a person if possible."""
         result = await turn.tools.run("transfer_to_human", {"reason": "receptionist error"})
         if self.record:
-            await call_services.acall_end(
-                call=self.call, outcome=CallLog.Outcome.FAILED, ended_at=self.context.now(), error=repr(exc)[:500]
+            await self._write(
+                partial(
+                    call_services.acall_end,
+                    call=self.call,
+                    outcome=CallLog.Outcome.FAILED,
+                    ended_at=self.context.now(),
+                    error=repr(exc)[:500],
+                )
             )
         if result.ok:
             return EngineReply(TROUBLE, Intent.TRANSFER_HUMAN, transfer=True)
@@ -281,25 +308,32 @@ class ConversationService:
     ) -> None:
         expected = self.state.v
         outcome = CallLog.Outcome.TRANSFERRED if transfer else CallLog.Outcome.RESOLVED if end else ""
+        write = partial(
+            call_services.acall_record_exchange,
+            call=self.call,
+            caller_text=text,
+            reply_text=reply_text,
+            intent=str(reply.intent),
+            latency_ms=latency_ms,
+            tool_calls=[
+                ToolCallData(
+                    name=c.name, arguments=c.arguments, result_summary=c.summary, ok=c.ok, latency_ms=c.latency_ms
+                )
+                for c in calls
+            ],
+            state=self.state.to_json(),
+            expected_version=expected,
+            confidence=reply.confidence,
+            end_outcome=outcome,
+            ended_at=self.context.now() if outcome else None,
+        )
+        if self.recorder is not None:
+            # One conversation per call: nothing races this write, so the next turn may count on it.
+            self.recorder(write)
+            self.state.v = expected + 1
+            return
         try:
-            await call_services.acall_record_exchange(
-                call=self.call,
-                caller_text=text,
-                reply_text=reply_text,
-                intent=str(reply.intent),
-                latency_ms=latency_ms,
-                tool_calls=[
-                    ToolCallData(
-                        name=c.name, arguments=c.arguments, result_summary=c.summary, ok=c.ok, latency_ms=c.latency_ms
-                    )
-                    for c in calls
-                ],
-                state=self.state.to_json(),
-                expected_version=expected,
-                confidence=reply.confidence,
-                end_outcome=outcome,
-                ended_at=self.context.now() if outcome else None,
-            )
+            await write()
         except StaleCallState as exc:
             raise SessionBusy(self.call_sid) from exc
         self.state.v = expected + 1

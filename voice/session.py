@@ -40,6 +40,7 @@ import contextlib
 import datetime as dt
 import logging
 import time
+import weakref
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
@@ -47,7 +48,9 @@ from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from calls import services as call_services
@@ -71,6 +74,29 @@ BRIDGE = "Sorry, I'm having a little trouble — let me keep helping you here."
 ASK_AGAIN = "Could you tell me again what you need?"
 NOT_CAUGHT = "Sorry, I didn't catch that. Could you say it again?"
 Outcome = CallLog.Outcome
+
+# The database errors a CallLog write waits out (a restart, a failover, a dropped connection): the write
+# is retried, with backoff from RETRY_FIRST to RETRY_MAX seconds, until it succeeds or `record_retry`
+# seconds (VoiceSession's argument) have passed since the writes started failing.
+_DATABASE_DOWN = (OperationalError, InterfaceError)
+RETRY_FIRST = 0.25
+RETRY_MAX = 5.0
+# Writers of calls that ended while the database was away, still retrying (a strong reference keeps
+# them running after their session is gone).
+_LEFT_WRITING: set[asyncio.Task[None]] = set()
+_RETRY_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+def _retry_gate() -> asyncio.Lock:
+    """One retrying writer at a time per process (per event loop). While the database is away, each
+    attempt holds the thread that the database work of every call in the process shares (Channels
+    runs it all in one) for up to the pool's timeout; twenty calls retrying at once would hold it for
+    good, and a new call could not even be let in."""
+    loop = asyncio.get_running_loop()
+    gate = _RETRY_GATES.get(loop)
+    if gate is None:
+        gate = _RETRY_GATES[loop] = asyncio.Lock()
+    return gate
 
 
 class SessionState(StrEnum):
@@ -264,6 +290,8 @@ class VoiceSession:
         response_timeout: float = 5.0,
         connect_timeout: float = 1.5,
         mark_slack: float = 2.0,
+        record_retry: float = 900.0,
+        record_drain: float = 10.0,
         synthesizer: Synthesizer | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -280,6 +308,8 @@ class VoiceSession:
         self.response_timeout = response_timeout
         self.connect_timeout = connect_timeout
         self.mark_slack = mark_slack
+        self.record_retry = record_retry
+        self.record_drain = record_drain
         self.synthesizer = synthesizer or get_synthesizer()
         self.monotonic = monotonic
         choice = engine or engine_name_for(shop)
@@ -307,6 +337,7 @@ class VoiceSession:
         self._deadline: asyncio.TimerHandle | None = None
         self._writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
         self._writer: asyncio.Task[None] | None = None
+        self._writes_failing_since: float | None = None  # time.monotonic() of the first failure in a row
         self._started = False
         self._ready = asyncio.Event()  # start() is done: the engine exists (or the call already failed)
         self._finisher: asyncio.Task[None] | None = None  # the task saying the last line
@@ -429,7 +460,8 @@ class VoiceSession:
             asyncio.ensure_future(self._crash(exc))  # noqa: RUF006 - _crash is idempotent and never raises
 
     def record_later(self, write: Callable[[], Awaitable[Any]]) -> None:
-        """Queue a CallLog write; writes run one at a time, in order, off the audio path."""
+        """Queue a CallLog write; writes run one at a time, in order, off the audio path. While the
+        database is unreachable they wait, retrying, for up to `record_retry` s (past the call's end)."""
         self._writes.put_nowait(write)
 
     def record_turn(self, role: str, text: str, *, intent: str = "") -> None:
@@ -764,12 +796,11 @@ class VoiceSession:
             for task in list(self._tasks):
                 if task is not current and task is not self._writer:
                     task.cancel()
-            await self._drain_writes()
             if self.call is not None:
-                try:
-                    await self._close_call(outcome, error)
-                except Exception:
-                    logger.exception("could not close the CallLog of call %s", self.call_sid)
+                # Closing the record is the last write in the queue: after every turn, and retried like
+                # them, so a call that ends while the database is away is still closed when it returns.
+                self._close_call(outcome, error, ended_at=self.clock())
+            await self._drain_writes()
         finally:
             self.state = SessionState.ENDED
             with contextlib.suppress(Exception):  # before close(): a closed transport sends nothing
@@ -805,32 +836,70 @@ class VoiceSession:
             clock=self.clock,
         )
 
-    async def _close_call(self, outcome: str, error: str) -> None:
+    def _close_call(self, outcome: str, error: str, *, ended_at: dt.datetime) -> None:
         call = self.call
         assert call is not None  # noqa: S101
         if self.usage:
-            await call_services.acall_add_usage(call=call, usage=self.usage)
-        await call_services.acall_end(call=call, outcome=outcome, ended_at=self.clock(), error=error)
+            self.record_later(partial(call_services.acall_add_usage, call=call, usage=dict(self.usage)))
+        self.record_later(partial(call_services.acall_end, call=call, outcome=outcome, ended_at=ended_at, error=error))
 
     async def _write_loop(self) -> None:
         while True:
             write = await self._writes.get()
             if write is None:
                 return
+            await self._write(write)
+
+    async def _write(self, write: Callable[[], Awaitable[Any]]) -> None:
+        """Run one CallLog write, waiting out a database that is down (see _DATABASE_DOWN). Other
+        failures are logged and the write dropped: retrying a bug would only repeat it."""
+        delay = RETRY_FIRST
+        retrying = False
+        while True:
             try:
-                await write()
+                if retrying:
+                    async with _retry_gate():
+                        # The connection that failed stays broken in the thread the writes share: drop it.
+                        await sync_to_async(close_old_connections)()
+                        await write()
+                else:
+                    await write()
+            except _DATABASE_DOWN as exc:
+                now = time.monotonic()
+                if self._writes_failing_since is None:
+                    self._writes_failing_since = now
+                if now + delay - self._writes_failing_since > self.record_retry:
+                    logger.error("a CallLog write for call %s failed for %.0f s; dropped: %s", self.call_sid,
+                                 now - self._writes_failing_since, exc)  # fmt: skip
+                    return
+                logger.warning("a CallLog write for call %s failed (%s); retrying in %.2f s", self.call_sid,
+                               str(exc).strip()[:200], delay)  # fmt: skip
+                await asyncio.sleep(delay)
+                delay, retrying = min(delay * 2, RETRY_MAX), True
             except Exception:
                 logger.exception("a CallLog write for call %s failed", self.call_sid)
+                return
+            else:
+                self._writes_failing_since = None
+                return
 
     async def _drain_writes(self) -> None:
+        """Wait up to `record_drain` s for the queued writes (2 s if they are failing: the transport
+        closes after this, and the caller should not wait long in silence for a database that is
+        away); writes still waiting after that go on in the background (the call itself is over)."""
         writer = self._writer
         if writer is None or writer.done():
-            return
+            if self._writes.empty():
+                return
+            writer = self._writer = asyncio.ensure_future(self._write_loop())  # start() failed early
         self._writes.put_nowait(None)
+        timeout = self.record_drain if self._writes_failing_since is None else min(self.record_drain, 2.0)
         try:
-            await asyncio.wait_for(asyncio.shield(writer), 10)
+            await asyncio.wait_for(asyncio.shield(writer), timeout)
         except TimeoutError:
-            writer.cancel()
+            logger.warning("call %s ended with its record writes waiting for the database; they go on", self.call_sid)
+            _LEFT_WRITING.add(writer)
+            writer.add_done_callback(_LEFT_WRITING.discard)
 
     # -- engines -----------------------------------------------------------------------------------
     async def _start_engine(self) -> VoiceEngine:
@@ -854,8 +923,14 @@ class VoiceSession:
 
     async def _record_fallback(self, reason: str) -> None:
         self.conversation.engine = LOCAL
-        if self.call is not None:
-            await call_services.acall_record_fallback(call=self.call, engine=LOCAL, reason=reason)
+        call = self.call
+        if call is None:
+            return
+        write = partial(call_services.acall_record_fallback, call=call, engine=LOCAL, reason=reason)
+        try:
+            await write()  # at once, normally: the engine change is recorded before the call goes on
+        except _DATABASE_DOWN:
+            self.record_later(write)  # the database is away: with the other writes, retried
 
     def engine_failed(self, engine: VoiceEngine, reason: str, *, unanswered: str = "") -> None:
         """The engine can't go on (Realtime socket closed, fatal error, no response): continue the

@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
+
 from shops import hours as shop_hours
 from shops.hours import aschedule_for
 from shops.models import Service, WorkOrder
@@ -483,8 +485,13 @@ async def transfer_to_human(ctx: CallContext, args: dict[str, Any]) -> ToolResul
         )
     ctx.state.transferred = True
     ctx.state.awaiting = Awaiting.NOTHING
-    schedule = await _schedule(ctx)
-    closed = not shop_hours.is_open(schedule, ctx.now()) and schedule.has_hours
+    try:
+        schedule = await _schedule(ctx)
+    except DatabaseError:  # putting a caller through must not depend on the database (it may be down)
+        logger.warning("transfer on call %s without the shop's hours", ctx.call_id, exc_info=True)
+        closed = False
+    else:
+        closed = not shop_hours.is_open(schedule, ctx.now()) and schedule.has_hours
     speak = "Sure, let me connect you with someone at the shop."
     if closed:
         speak += " We're closed right now, so you may reach voicemail."

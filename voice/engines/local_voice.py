@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
+from django.db import DatabaseError
 
 from calls.models import CallLog, CallTurn
 from voice.asr import (
@@ -38,6 +39,7 @@ from voice.context import CallContext
 from voice.conversation import ConversationService, SessionClosed
 from voice.engines import LOCAL
 from voice.engines.local import LocalEngine
+from voice.nlu.vocab import ashop_vocabulary
 from voice.session import NOT_CAUGHT
 from voice.tools import REGISTRY, ToolRegistry, ToolResult, ToolRunner
 
@@ -177,9 +179,20 @@ class LocalVoiceEngine:
             engine=LocalEngine(),
             clock=s.clock,
             registry=_TimedRegistry(REGISTRY, self),
+            recorder=s.record_later,
         )
         self._recognizer = s.spawn(load_recognizer(s), name="asr-model")
+        s.spawn(self._load_vocabulary(), name="nlu-vocabulary")
         self._worker = s.spawn(self._work(), name="local-turns")
+
+    async def _load_vocabulary(self) -> None:
+        """Load the shop's names and cars for understanding now, while the greeting plays: the first
+        turn finds them ready, and if the database goes away mid-call the rules brain goes on with
+        them (voice.nlu.vocab keeps the last good copy)."""
+        try:
+            await ashop_vocabulary(self.session.shop.pk)
+        except DatabaseError:
+            logger.warning("shop %s: could not load the vocabulary at call start", self.session.shop.pk, exc_info=True)
 
     async def recognizer(self) -> tuple[Recognizer, bool]:
         assert self._recognizer is not None  # noqa: S101

@@ -12,6 +12,7 @@ queries the database, so a few seconds of staleness never lets anyone hear what 
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -19,11 +20,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.db import DatabaseError
 from django.db.models import Count, Max
 
 from shops.models import WorkOrder
 from voice.nlu.text import COMMON_WORDS, Lexicon, compact, edit_distance, soundex, word_set
 from voice.nlu.vehicles import MAKE_ALIASES, MAKES, MODEL_ALIASES, MODELS
+
+logger = logging.getLogger(__name__)
 
 MAX_AGE_SECONDS = 300
 VERSION_CHECK_SECONDS = 5.0
@@ -224,6 +228,17 @@ def _cached(shop_id: int, version: Any) -> ShopVocabulary | None:
     return None
 
 
+def _stale(shop_id: int, exc: DatabaseError) -> ShopVocabulary:
+    """The cached vocabulary, however old, when the database can't be asked (a restart mid-call): the
+    call goes on understanding names and cars as of a moment ago. Re-raises `exc` if there is none."""
+    with _lock:
+        hit = _cache.get(shop_id)
+    if hit is None:
+        raise exc
+    logger.warning("shop %s: database unavailable, using the vocabulary cached before (%s)", shop_id, exc)
+    return hit[2]
+
+
 def _store(shop_id: int, version: Any, vocab: ShopVocabulary) -> ShopVocabulary:
     with _lock:
         _cache[shop_id] = (version, time.monotonic(), vocab)
@@ -246,12 +261,17 @@ def shop_vocabulary(shop_id: int) -> ShopVocabulary:
 async def ashop_vocabulary(shop_id: int) -> ShopVocabulary:
     if (vocab := _fresh(shop_id)) is not None:
         return vocab
-    version = tuple(
-        (await WorkOrder.objects.filter(shop_id=shop_id).aaggregate(n=Count("id"), latest=Max("updated_at"))).values()
-    )
-    if (vocab := _cached(shop_id, version)) is not None:
-        return vocab
-    rows = [row async for row in _rows_query(shop_id)]
+    try:
+        version = tuple(
+            (
+                await WorkOrder.objects.filter(shop_id=shop_id).aaggregate(n=Count("id"), latest=Max("updated_at"))
+            ).values()
+        )
+        if (vocab := _cached(shop_id, version)) is not None:
+            return vocab
+        rows = [row async for row in _rows_query(shop_id)]
+    except DatabaseError as exc:
+        return _stale(shop_id, exc)
     return _store(shop_id, version, ShopVocabulary.build(rows))
 
 
