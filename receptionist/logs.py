@@ -60,8 +60,9 @@ def unbind_call(token: Token[CallBinding | None]) -> None:
 
 @contextlib.contextmanager
 def call_logging(*, call_sid: str | None = None, shop: str | None = None) -> Iterator[None]:
-    """`bind_call()` for the duration of the block (a webhook, a task); nested binds inside it end with it."""
-    token = bind_call(call_sid=call_sid, shop=shop)
+    """The block (a webhook, a task, a chat turn) handles this call and no other: it starts from a fresh
+    binding, whatever was bound around it; `bind_call()` inside it adds to it and ends with it."""
+    token = _call.set(CallBinding(call_sid=call_sid or "", shop=shop or ""))
     try:
         yield
     finally:

@@ -76,6 +76,23 @@ def test_it_leaves_the_call_out_of_lines_logged_outside_a_call(console_log):
     assert "call_sid" not in outside and "shop" not in outside
 
 
+def test_a_block_names_only_its_own_call_and_restores_the_one_around_it():
+    from receptionist.logs import current_call
+
+    def run():
+        bind_call(call_sid="CA-around", shop="around-shop")
+        with call_logging(call_sid=CALL_SID):
+            inside = current_call()
+            bind_call(shop="elm-street-auto")
+            added = current_call()
+        return inside, added, current_call()
+
+    inside, added, after = contextvars.Context().run(run)
+    assert (inside.call_sid, inside.shop) == (CALL_SID, "")
+    assert (added.call_sid, added.shop) == (CALL_SID, "elm-street-auto")
+    assert (after.call_sid, after.shop) == ("CA-around", "around-shop")
+
+
 def test_a_binding_made_before_a_task_starts_follows_it():
     import asyncio
 
