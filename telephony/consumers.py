@@ -229,22 +229,36 @@ _PAYLOAD_KEYS = ('"payload":"', '"payload": "')
 def _media_payload(text: str) -> str | None:
     """The payload of a caller media frame, sliced out without parsing the JSON, or None.
 
-    Fifty frames a second per call: `json.loads` of one costs ~5x this. Only the unambiguous case is
-    sliced — "event" first, one "payload" key, the inbound track — and the payload still has to pass
-    the strict base64 check; anything else (other events, odd layouts) gets the full parse.
+    Fifty frames a second per call: `json.loads` of one costs ~1.5x this. Only the unambiguous case is
+    sliced, where the slice is exactly what the parser would give: no backslash anywhere (so every
+    quote delimits a string, and no escape hides a key, a quote or a track name), "event" first and
+    once, one "media" key whose flat object ends with the frame's only "payload" key, and the
+    inbound track (or none). The payload still has to pass the strict base64 check; anything else
+    (other events, odd layouts) gets the full parse.
     """
     head = text[:20]
     if _MEDIA_EVENTS[0] not in head and _MEDIA_EVENTS[1] not in head:
         return None
+    if "\\" in text or text.count('"event"') != 1 or text.count('"media":') != 1 or text.count('"payload"') != 1:
+        return None
+    media = text.find('"media":') + 8
     for key in _PAYLOAD_KEYS:
-        start = text.find(key)
+        start = text.find(key, media)
         if start >= 0:
             break
     else:
         return None
+    # Between "media": and the payload key: the opening brace of a flat object, then other keys.
+    fields = text[media:start].lstrip()
+    if fields[:1] != "{" or "{" in fields[1:] or "}" in fields:
+        return None
+    if '"track"' in fields and (
+        fields.count('"track"') != 1 or ('"track":"inbound"' not in fields and '"track": "inbound"' not in fields)
+    ):
+        return None
     start += len(key)
     end = text.find('"', start)
-    if end <= start or text.find(key, end) >= 0 or '"outbound' in text:
+    if end <= start or text[end + 1 : end + 2] != "}":
         return None
     return text[start:end]
 

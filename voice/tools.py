@@ -13,6 +13,7 @@ tool lists work orders to a caller.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
@@ -53,6 +54,10 @@ from voice.verification import (
 logger = logging.getLogger(__name__)
 
 MAX_ARGUMENT_CHARS = 200
+# A tool still running after this long is given up (the model is told it failed and says so): by then
+# the caller has heard the filler, and waiting on would leave them in silence (a tool reads the shop's
+# own database, normally in milliseconds; a locked table or a stalled connection must not hold the call).
+TOOL_TIMEOUT_SECONDS = 4.0
 
 
 @dataclass
@@ -140,7 +145,13 @@ class ToolRunner:
             args = {}
         else:
             try:
-                result = await tool.handler(self.ctx, args)
+                async with asyncio.timeout(TOOL_TIMEOUT_SECONDS):
+                    result = await tool.handler(self.ctx, args)
+            except TimeoutError:
+                logger.warning(
+                    "tool %s gave no answer within %g s (call %s)", name, TOOL_TIMEOUT_SECONDS, self.ctx.call_id
+                )
+                result = ToolResult(ok=False, data={"error": "the tool took too long"}, summary="timeout")
             except Exception:
                 logger.exception("tool %s failed (call %s)", name, self.ctx.call_id)
                 result = ToolResult(ok=False, data={"error": "the tool failed"}, summary="error")

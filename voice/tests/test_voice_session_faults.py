@@ -95,3 +95,44 @@ def test_a_slow_model_gets_the_filler_in_the_offline_voice_after_1_5_s(shop, clo
     assert FILLER_AFTER_MS <= heard_ms < FILLER_AFTER_MS + SLACK_MS
     assert said.count(FILLER) == 1 and said[-1] == "We are at 12 Elm Street."
     assert FILLER not in list(call.turns.values_list("text", flat=True))
+
+
+def test_a_tool_that_never_answers_is_given_up_and_the_caller_is_told(shop, clock, openai, slow_location):
+    """The tool hangs (slow_location is never released): the filler, then the tool is given up after
+    TOOL_TIMEOUT_SECONDS and the model answers with that failure. No silence, as played, reaches 3 s."""
+    script = [
+        Turn(
+            transcript="where are you",
+            tool_call=("get_location", {}),
+            reply=lambda out: "Sorry, I can't look that up right now." if not out["ok"] else out["speak"],
+        )
+    ]
+
+    async def scenario():
+        async with FakeRealtime(script) as fake:
+            session, transport = open_session(shop, clock, fake, openai)
+            await greeted(session, transport)
+            heard: list[tuple[float, float]] = []  # (arrival, ms of audio): a far end playing it in real time
+            send = transport.send_audio_b64
+
+            async def timed(payload: str) -> None:
+                heard.append((time.perf_counter(), len(payload) * 3 / 4 / 8))
+                await send(payload)
+
+            transport.send_audio_b64 = timed
+            await speak(session)
+            await transport.wait_for(lambda: "Sorry, I can't look that up right now." in transport.transcripts(), 15)
+            ended = session.turns[-1].started
+            await session.stop()
+            return heard, ended, transport.transcripts("assistant"), session
+
+    heard, ended, said, session = run(scenario)
+    playing_until, longest = ended, 0.0
+    for at, ms in heard:
+        longest = max(longest, at - playing_until)
+        playing_until = max(playing_until, at) + ms / 1000
+    assert said.count(FILLER) == 1
+    assert longest < 3.0
+    call = CallLog.objects.get(call_sid=session.call_sid)
+    assert list(call.tool_calls.values_list("name", "ok", "result_summary")) == [("get_location", False, "timeout")]
+    print(f"hung tool: longest silence {longest * 1000:.0f} ms")
