@@ -52,6 +52,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from telephony.simulator import (  # noqa: E402
+    CallResult,
     Probe,
     Say,
     SimulatorConfig,
@@ -103,24 +104,49 @@ class MarkedCall(Probe):
 # ---------------------------------------------------------------------------------------------
 # Role: callers
 # ---------------------------------------------------------------------------------------------
-async def run_callers(args: argparse.Namespace) -> dict[str, Any]:
+def caller_steps() -> list[Say]:
+    """200 one-second lines: a tone the fake's VAD hears (more than any call lasts)."""
     line = tone(1000)
     frames = tuple(line[i : i + 160] for i in range(0, len(line), 160))
-    steps = [Say(f"line {n}", frames=frames) for n in range(200)]
-    config = SimulatorConfig(
+    return [Say(f"line {n}", frames=frames) for n in range(200)]
+
+
+def caller_config(args: argparse.Namespace, hangup_after: float) -> SimulatorConfig:
+    return SimulatorConfig(
         base_url=args.base_url,
         auth_token=AUTH_TOKEN,
         to=SHOP,
         from_=CALLER,
         webhook_url=args.webhook_url,
         stream_url=args.stream_url,
-        public_url=args.base_url,
+        public_url=args.public_url or args.base_url,
         paced=True,
-        hangup_after=args.duration,
+        hangup_after=hangup_after,
         quiet_ms=600,
         response_timeout=15,
-        call_timeout=args.duration + 60,
+        call_timeout=hangup_after + 60,
     )
+
+
+def call_summary(r: CallResult) -> dict[str, Any]:
+    """What the orchestrator needs of one call (the caller processes write it as JSON)."""
+    return {
+        "call_sid": r.call_sid,
+        "ok": r.ok and r.closed_by == "caller",
+        "errors": r.errors,
+        "late_frames": r.late_frames,
+        "media_frames": r.media_frames,
+        "caller_behind": r.caller_behind,
+        "exchanges": len(r.exchanges),
+        "answer_ms": [e.first_audio_ms for e in r.exchanges if e.first_audio_ms is not None],
+        "greeting_ms": r.greeting_ms,
+        "closed_by": r.closed_by,
+    }
+
+
+async def run_callers(args: argparse.Namespace) -> dict[str, Any]:
+    steps = caller_steps()
+    config = caller_config(args, args.duration)
     sent: dict[str, float] = {}
     received: dict[str, float] = {}
     delay = args.t0 - time.perf_counter()
@@ -133,24 +159,7 @@ async def run_callers(args: argparse.Namespace) -> dict[str, Any]:
         return await place_call(config, steps, probe=MarkedCall(args.index, i, sent, received))
 
     results = await asyncio.gather(*(one(i) for i in range(args.count)))
-    return {
-        "sent": sent,
-        "received": received,
-        "calls": [
-            {
-                "ok": r.ok and r.closed_by == "caller",
-                "errors": r.errors,
-                "late_frames": r.late_frames,
-                "media_frames": r.media_frames,
-                "caller_behind": r.caller_behind,
-                "exchanges": len(r.exchanges),
-                "answer_ms": [e.first_audio_ms for e in r.exchanges if e.first_audio_ms is not None],
-                "greeting_ms": r.greeting_ms,
-                "closed_by": r.closed_by,
-            }
-            for r in results
-        ],
-    }
+    return {"sent": sent, "received": received, "calls": [call_summary(r) for r in results]}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -280,16 +289,16 @@ def prepare_database(workdir: Path, database_url: str) -> dict[str, str]:
     return env
 
 
-def start_server(kind: str, env: dict[str, str], fake_port: int, workdir: Path) -> tuple[subprocess.Popen[Any], str]:
+def start_server(
+    kind: str, env: dict[str, str], fake_port: int, workdir: Path, *, engine: str = "openai", public_url: str = ""
+) -> tuple[subprocess.Popen[Any], str]:
+    """`kind` serving receptionist.asgi on a free port with `engine` ("openai": the fake at `fake_port`;
+    "local": offline); `public_url` is what it tells Twilio (default: its own address)."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {
-        **env,
-        "PUBLIC_BASE_URL": url,
-        "VOICE_ENGINE": "openai",
-        "OPENAI_API_KEY": "test",
-        "OPENAI_REALTIME_URL": f"ws://127.0.0.1:{fake_port}/v1",
-    }
+    env = {**env, "PUBLIC_BASE_URL": public_url or url, "VOICE_ENGINE": engine}
+    if engine == "openai":
+        env.update(OPENAI_API_KEY="test", OPENAI_REALTIME_URL=f"ws://127.0.0.1:{fake_port}/v1")
     bin_dir = Path(sys.executable).parent
     if kind == "daphne":
         cmd = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "receptionist.asgi:application"]
@@ -326,13 +335,11 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait(10)
 
 
-def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], workdir: Path) -> dict[str, Any]:
-    fake_port = args.fake_port or free_port()
-    fake_out = workdir / f"fake-{kind}-{n}.json"
-    me = [sys.executable, str(Path(__file__).resolve())]
+def start_fake(fake_port: int, reply_ms: int, fake_out: Path) -> subprocess.Popen[Any]:
+    """The fake Realtime server (`--role fake`) in its own process; its timings go to `fake_out` on SIGTERM."""
     fake = subprocess.Popen(  # noqa: S603
-        [*me, "--role", "fake", "--fake-port", str(fake_port), "--reply-ms", str(args.reply_ms), "--out"]
-        + [str(fake_out)],
+        [sys.executable, str(Path(__file__).resolve()), "--role", "fake", "--fake-port", str(fake_port)]
+        + ["--reply-ms", str(reply_ms), "--out", str(fake_out)],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -340,6 +347,14 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     assert fake.stdout is not None
     if "listening" not in fake.stdout.readline():  # it prints one line once it listens
         raise RuntimeError("the fake Realtime server did not start")
+    return fake
+
+
+def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], workdir: Path) -> dict[str, Any]:
+    fake_port = args.fake_port or free_port()
+    fake_out = workdir / f"fake-{kind}-{n}.json"
+    me = [sys.executable, str(Path(__file__).resolve())]
+    fake = start_fake(fake_port, args.reply_ms, fake_out)
     server = None
     if kind == "external":
         pid, base_url = args.server_pid, args.url
@@ -403,7 +418,29 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     fake.send_signal(signal.SIGTERM)
     fake.wait(30)
 
-    timings = json.loads(fake_out.read_text())
+    figures = call_figures(json.loads(fake_out.read_text()), outs)
+    cpu = None
+    if cpu_before is not None and cpu_after is not None and window > 0:
+        cpu = round((cpu_after - cpu_before) / (n * window / 60), 3)
+    result = {
+        "server": kind,
+        "calls": n,
+        "failed": figures.pop("failed"),
+        "cpu_s_per_call_minute": cpu,
+        "window_s": round(window, 1),
+        "server_cores": None if cpu is None else round(cpu * n / 60, 2),
+        "loadgen_cores": round(loadgen_cpu / window, 2),
+        # Everything else on this shared machine during the window (other engineers' tests, the database).
+        "other_cores": round(machine_cpu / window - loadgen_cpu / window - ((cpu or 0) * n / 60), 2),
+        **figures,
+    }
+    print(json.dumps(result), file=sys.stderr, flush=True)
+    return result
+
+
+def call_figures(timings: dict[str, Any], outs: list[Path]) -> dict[str, Any]:
+    """Failed calls, relay latencies, late frames and answers from the fake's timings and the caller
+    processes' output files (the figures of one run, in the order the JSON line shows them)."""
     calls: list[dict[str, Any]] = []
     caller_sent: dict[str, float] = {}
     caller_received: dict[str, float] = {}
@@ -416,19 +453,8 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     outbound = [(caller_received[k] - t) * 1000 for k, t in timings["sent"].items() if k in caller_received]
     firsts = [(caller_received[k] - timings["sent"][k]) * 1000 for k in timings["first"] if k in caller_received]
     answers = [a for c in calls for a in c["answer_ms"]]
-    cpu = None
-    if cpu_before is not None and cpu_after is not None and window > 0:
-        cpu = round((cpu_after - cpu_before) / (n * window / 60), 3)
-    result = {
-        "server": kind,
-        "calls": n,
+    return {
         "failed": sum(1 for c in calls if not c["ok"]),
-        "cpu_s_per_call_minute": cpu,
-        "window_s": round(window, 1),
-        "server_cores": None if cpu is None else round(cpu * n / 60, 2),
-        "loadgen_cores": round(loadgen_cpu / window, 2),
-        # Everything else on this shared machine during the window (other engineers' tests, the database).
-        "other_cores": round(machine_cpu / window - loadgen_cpu / window - ((cpu or 0) * n / 60), 2),
         "inbound_ms_p50": _r(percentile(inbound, 50)),
         "inbound_ms_p99": _r(percentile(inbound, 99)),
         "outbound_ms_p50": _r(percentile(outbound, 50)),
@@ -445,8 +471,6 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
         "turns": sum(c["exchanges"] for c in calls),
         "errors": sorted({e for c in calls for e in c["errors"]})[:5],
     }
-    print(json.dumps(result), file=sys.stderr, flush=True)
-    return result
 
 
 def _r(value: float | None) -> float | None:
@@ -525,6 +549,7 @@ def main() -> None:
     parser.add_argument("--url", default="", help="external relay: where webhooks go")
     parser.add_argument("--webhook-url", default="", help="voice webhook URL (default: --url + the voice path)")
     parser.add_argument("--stream-url", default="", help="media-stream URL to dial instead of the TwiML's")
+    parser.add_argument("--public-url", default="", help="the origin the server tells Twilio (default: --url)")
     parser.add_argument("--server-pid", type=int, default=0, help="external relay: its process, for CPU")
     # worker roles
     parser.add_argument("--index", type=int, default=0)
