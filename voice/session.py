@@ -948,19 +948,22 @@ class VoiceSession:
         self._engine = local
         self.conversation.engine = LOCAL
         # The caller hears the bridge without waiting for the old socket to close (a server that stopped
-        # answering may take seconds) or for the CallLog write (awaited below, after the bridge started).
+        # answering may take seconds) or for the CallLog write (queued: written even if the caller hangs
+        # up at once, since the queue is drained when the call ends).
         self.spawn(old.close(), name="close-old-engine")
-        recorded = self.spawn(self._record_fallback(reason[:255]), name="record-fallback")
+        call = self.call
+        if call is not None:
+            self.record_later(
+                partial(call_services.acall_record_fallback, call=call, engine=LOCAL, reason=reason[:255])
+            )
         if self._playout.playing():
             await self.transport.clear()
             self._playout.cleared()
         await self.transport.send_event({"type": "engine", "engine": LOCAL, "reason": reason[:255]})
         if self._ending:
-            await recorded
             return
         self._turn = None
         await local.say(BRIDGE if unanswered else f"{BRIDGE} {ASK_AGAIN}")
-        await recorded
         if unanswered and not self._ending:
             turn = await self.caller_stopped_speaking("text")
             await local.answer(unanswered, turn, record_caller=False)  # Realtime recorded their words

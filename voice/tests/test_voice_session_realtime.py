@@ -292,7 +292,8 @@ def test_no_response_in_time_fills_the_silence_then_falls_back(shop, clock, open
     session, transport = run(scenario)
     said = transport.transcripts("assistant")
     assert said[1:3] == [FILLER, BRIDGE]
-    assert "12 Elm Street" in said[3]
+    # The offline answer may get its own filler first: this test's filler_after is 50 ms.
+    assert "12 Elm Street" in said[-1] and set(said[3:-1]) <= {FILLER}
     call = CallLog.objects.get(call_sid=session.call_sid)
     assert call.fallback_reason == "no response from OpenAI Realtime within 0.4 s"
 
