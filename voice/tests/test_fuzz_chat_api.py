@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 from hypothesis import given, note
+from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from calls.models import CallLog, CallTurn
@@ -73,7 +74,9 @@ def untouchable() -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=8), children, max_size=3),
+    lambda children: st.one_of(
+        st.lists(children, max_size=3), st.dictionaries(st.text(max_size=8), children, max_size=3)
+    ),
     max_leaves=8,
 )
 ODD_STRINGS = st.sampled_from(
@@ -146,13 +149,15 @@ def test_it_answers_any_request_with_a_documented_status_and_touches_no_other_co
 @given(
     session=SESSIONS | ODD_STRINGS | st.text(max_size=70),
     slug=st.sampled_from(["elm-street-auto", "other-auto"]),
-    auth=st.sampled_from(["own", "other"]),
     message=MESSAGES,
 )
-def test_it_resumes_only_the_shops_own_chat_sessions(world, session, slug, auth, message):
+def test_it_resumes_only_the_shops_own_chat_sessions(world, session, slug, message):
+    """With this shop's token, no session id reaches its phone call or the other shop's chat."""
     before = reset_untouchable()
     body = {"shop": slug, "message": message, "session": session}
-    response = Client().post(URL, json.dumps(body), content_type="application/json", headers=authorization(auth, world))
+    response = Client().post(
+        URL, json.dumps(body), content_type="application/json", headers=authorization("own", world)
+    )
     assert response.status_code in {200, 400, 403, 404, 409}, response.content
     assert untouchable() == before
     if response.status_code == 200:  # an empty id starts a new conversation, of this shop, as a chat
@@ -175,6 +180,7 @@ UNVERIFIED_ASKS = st.sampled_from(
 )
 
 
+@hypothesis_settings(max_examples=max(5, hypothesis_settings.default.max_examples // 2))  # up to 4 requests each
 @given(
     caller=st.sampled_from([None, "+15555550999", "+15555550188", "(555) 555-0177"]),
     messages=st.lists(UNVERIFIED_ASKS | st.text(min_size=1, max_size=60), min_size=1, max_size=4),
