@@ -934,7 +934,8 @@ class VoiceSession:
 
     def engine_failed(self, engine: VoiceEngine, reason: str, *, unanswered: str = "") -> None:
         """The engine can't go on (Realtime socket closed, fatal error, no response): continue the
-        call on the offline engine with a short bridging line, then answer what was left unanswered."""
+        call on the offline engine with a short bridging line (or the greeting, if it never started),
+        then answer what was left unanswered."""
         if engine is not self._engine or self._ending:
             return
         self.spawn(self._fall_back(engine, reason, unanswered), name="fallback")
@@ -963,6 +964,10 @@ class VoiceSession:
         if self._ending:
             return
         self._turn = None
+        if self._playout.sent_ms == 0 and not self.turns:
+            # The greeting never started: the caller has heard nothing yet, so greet them — no apology.
+            await local.greet(self.shop.spoken_greeting)
+            return
         await local.say(BRIDGE if unanswered else f"{BRIDGE} {ASK_AGAIN}")
         if unanswered and not self._ending:
             turn = await self.caller_stopped_speaking("text")

@@ -23,11 +23,11 @@ the session clears the transport and tells us how much of which item the caller 
 that item there (clamped to what was sent for it) and cancel the response if one is active.
 
 Failure — the socket closes, a fatal `error` event, no response event within `response_timeout` after
-the caller stopped (or after we asked for a response) — hands the call to the offline engine
-(`session.engine_failed`), with the caller's unanswered words if the transcription had them. A model that
-is slow (> filler_after) gets a filler in the offline voice first. The socket is always closed by
-`close()`. Token usage from every `response.done` (and transcription seconds) is summed into
-`session.usage`, stored on CallLog.usage.
+the caller stopped or after we asked for a response (2 s for the greeting, which nothing else covers) —
+hands the call to the offline engine (`session.engine_failed`), with the caller's unanswered words if the
+transcription had them. A model that is slow (> filler_after) gets a filler in the offline voice first.
+The socket is always closed by `close()`. Token usage from every `response.done` (and transcription
+seconds) is summed into `session.usage`, stored on CallLog.usage.
 """
 
 from __future__ import annotations
@@ -78,6 +78,7 @@ FATAL_ERRORS = frozenset(
      "internal_error", "beta_api_shape_disabled"}
 )  # fmt: skip
 LINE_BACKSTOP_SECONDS = 60.0  # longest wait for a response to finish, if the watchdog somehow did not fire
+GREETING_TIMEOUT_SECONDS = 2.0  # no event for the greeting in this long: the offline engine greets instead
 HOLD_SECONDS = 3.0  # how long an answer's transcript waits for the caller's words to be transcribed
 _APPEND = '{"type":"input_audio_buffer.append","audio":"'
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
@@ -139,6 +140,7 @@ class RealtimeEngine:
         self._quiet_next = False  # the next response is a line not to record (a filler)
         self._quiet: set[str] = set()
         self._deadline: float | None = None  # fail if no response event before this (loop time)
+        self._deadline_seconds = 0.0  # how long that deadline gave (for the fallback reason)
         self._filler_at: float | None = None  # say a filler if no audio before this
         self._armed = asyncio.Event()
         self._failed = False
@@ -234,7 +236,10 @@ class RealtimeEngine:
 
     # -- the session's inputs -----------------------------------------------------------------
     async def greet(self, text: str) -> None:
-        self.session.spawn(self._quietly(self.say(text)), name="greeting")
+        # The caller hears nothing until the greeting: a server that never starts it gets less time than
+        # a turn's response would (the offline engine then greets within ~2 s of the call connecting).
+        within = min(GREETING_TIMEOUT_SECONDS, self.session.response_timeout)
+        self.session.spawn(self._quietly(self.say(text, first_event_within=within)), name="greeting")
 
     async def audio_b64(self, payload: str) -> None:
         if self._in.passthrough:
@@ -266,12 +271,12 @@ class RealtimeEngine:
         if await self._send({"type": "conversation.item.create", "item": item}):
             s.spawn(self._quietly(self._create_response(turn=turn)), name="text-response")
 
-    async def say(self, text: str, *, record: bool = True) -> None:
+    async def say(self, text: str, *, record: bool = True, first_event_within: float | None = None) -> None:
         """Have the model say `text` and return once all its audio is with the transport. The transcript
         is what the model actually said (its output_audio_transcript); `record=False` keeps it out of
-        the CallLog (a filler)."""
+        the CallLog (a filler); `first_event_within` replaces response_timeout for the first event."""
         line = SAY_EXACTLY.format(text=text.replace('"', "'"))
-        await self._create_response({"instructions": line}, quiet=not record)
+        await self._create_response({"instructions": line}, quiet=not record, first_event_within=first_event_within)
         # A stalled response is the watchdog's to catch (no event for response_timeout); this is a backstop.
         try:
             await asyncio.wait_for(self._idle.wait(), LINE_BACKSTOP_SECONDS)
@@ -295,7 +300,12 @@ class RealtimeEngine:
             await work
 
     async def _create_response(
-        self, response: dict[str, Any] | None = None, *, turn: TurnMetrics | None = None, quiet: bool = False
+        self,
+        response: dict[str, Any] | None = None,
+        *,
+        turn: TurnMetrics | None = None,
+        quiet: bool = False,
+        first_event_within: float | None = None,
     ) -> None:
         async with self._create_lock:
             try:  # the response in progress must finish first (the watchdog catches one that stalls)
@@ -305,7 +315,7 @@ class RealtimeEngine:
             if self._failed:
                 raise EngineUnavailable("the Realtime session failed")
             self._idle.clear()
-            self._expect(turn)
+            self._expect(turn, first_event_within)
             self._quiet_next = quiet
             event: dict[str, Any] = {"type": "response.create"}
             if response:
@@ -314,11 +324,13 @@ class RealtimeEngine:
                 raise EngineUnavailable("the Realtime socket is gone")
 
     # -- the watchdog -------------------------------------------------------------------------
-    def _expect(self, turn: TurnMetrics | None) -> None:
-        """A response is due: fail over after response_timeout without one; filler once the caller has
-        waited filler_after since their turn ended (a response after a tool: the time before counts)."""
+    def _expect(self, turn: TurnMetrics | None, within: float | None = None) -> None:
+        """A response is due: fail over after response_timeout (or `within` seconds) without one; filler once the
+        caller has waited filler_after since their turn ended (a response after a tool: the time before
+        counts)."""
         now = asyncio.get_running_loop().time()
-        self._deadline = now + self.session.response_timeout
+        self._deadline_seconds = self.session.response_timeout if within is None else within
+        self._deadline = now + self._deadline_seconds
         if turn is not None and not turn.filler and turn.response_ms is None:
             waited = time.perf_counter() - turn.started
             self._filler_at = now + max(0.0, self.session.filler_after - waited)
@@ -351,7 +363,7 @@ class RealtimeEngine:
                     turn.filler = True  # the model is slow: the offline voice fills the gap
                     self.session.spawn(self.session.say_offline(FILLER), name="filler")
             if self._deadline is not None and now >= self._deadline:
-                self._fail(f"no response from OpenAI Realtime within {self.session.response_timeout:g} s")
+                self._fail(f"no response from OpenAI Realtime within {self._deadline_seconds:g} s")
                 return
 
     # -- server events ------------------------------------------------------------------------
@@ -372,8 +384,13 @@ class RealtimeEngine:
                 self._fail(f"openai realtime: {exc.__class__.__name__}: {exc}"[:255])
 
     async def _on_progress(self, event: dict[str, Any]) -> None:
+        self._extend_deadline()
+
+    def _extend_deadline(self) -> None:
+        """The response is alive: it has response_timeout again before the next event."""
         if self._deadline is not None:
-            self._deadline = asyncio.get_running_loop().time() + self.session.response_timeout
+            self._deadline_seconds = self.session.response_timeout
+            self._deadline = asyncio.get_running_loop().time() + self._deadline_seconds
 
     async def _on_speech_started(self, event: dict[str, Any]) -> None:
         self._disarm()
@@ -436,8 +453,7 @@ class RealtimeEngine:
     async def _on_audio_delta(self, event: dict[str, Any]) -> None:
         if event.get("response_id") in self._muted:
             return
-        if self._deadline is not None:
-            self._deadline = asyncio.get_running_loop().time() + self.session.response_timeout
+        self._extend_deadline()
         self._filler_at = None
         self._response_audio = True
         payload = event["delta"]

@@ -612,7 +612,7 @@ class FakeConnection:
         if self._response is not None:
             return
         if line is not None:  # "Say exactly: ..." — the model says the line; the script is untouched
-            turn, kind = Turn(reply=line), "reply"
+            turn, kind = Turn(reply=line, delay=self.server.line_delay), "reply"
         elif self._ready_follow_up is not None:
             turn, kind = self._ready_follow_up, "reply"
             self._ready_follow_up = None
@@ -885,8 +885,10 @@ class FakeRealtime:
         default_reply: str = DEFAULT_REPLY,
         audio_for_text: Callable[[str, dict[str, Any]], bytes] | None = None,
         require_auth: bool = True,
+        line_delay: float = 0.0,
     ) -> None:
         self.script = list(script)
+        self.line_delay = line_delay  # seconds before a quoted line (the greeting...) starts; inf = never
         self.host = host
         self.port = port
         self.paced = paced

@@ -11,6 +11,7 @@ transcript arrives, which follows its audio: an upper bound on when the caller s
 from __future__ import annotations
 
 import asyncio
+import math
 import shutil
 import time
 
@@ -136,3 +137,26 @@ def test_a_tool_that_never_answers_is_given_up_and_the_caller_is_told(shop, cloc
     call = CallLog.objects.get(call_sid=session.call_sid)
     assert list(call.tool_calls.values_list("name", "ok", "result_summary")) == [("get_location", False, "timeout")]
     print(f"hung tool: longest silence {longest * 1000:.0f} ms")
+
+
+def test_a_greeting_the_model_never_starts_is_said_by_the_offline_engine_within_3_s(shop, clock, openai):
+    """Connected, but the server never answers the greeting's response.create: the caller would hear
+    nothing at all, so the greeting gets 2 s (not a turn's 5 s) before the offline engine says it."""
+
+    async def scenario():
+        async with FakeRealtime(line_delay=math.inf) as fake:
+            session, transport = open_session(shop, clock, fake, openai)
+            started = time.perf_counter()
+            await session.start()
+            await transport.wait_for(lambda: bool(transport.transcripts("assistant")))
+            greeted_ms = (time.perf_counter() - started) * 1000
+            await session.stop()
+            return greeted_ms, transport.transcripts("assistant"), session
+
+    greeted_ms, said, session = run(scenario)
+    print(f"offline greeting heard {greeted_ms:.0f} ms after the call started")
+    assert 2000 <= greeted_ms < 3000
+    assert said == [shop.spoken_greeting]
+    call = CallLog.objects.get(call_sid=session.call_sid)
+    assert call.engine == "local"
+    assert call.fallback_reason == "no response from OpenAI Realtime within 2 s"
