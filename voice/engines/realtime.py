@@ -80,6 +80,7 @@ FATAL_ERRORS = frozenset(
 LINE_BACKSTOP_SECONDS = 60.0  # longest wait for a response to finish, if the watchdog somehow did not fire
 GREETING_TIMEOUT_SECONDS = 2.0  # no event for the greeting in this long: the offline engine greets instead
 HOLD_SECONDS = 3.0  # how long an answer's transcript waits for the caller's words to be transcribed
+CLOSE_SECONDS = 2.0  # the close handshake's limit; past it the socket is aborted
 _APPEND = '{"type":"input_audio_buffer.append","audio":"'
 _BASE64 = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 
@@ -204,16 +205,33 @@ class RealtimeEngine:
         self._closing = True
         self._release_held()
         current = asyncio.current_task()
-        for task in (self._reader, self._watchdog):
-            if task is not None and task is not current:
-                task.cancel()
-        self._ws = None
-        if self.conn is not None:
-            conn, self.conn = self.conn, None
-            try:
-                await asyncio.wait_for(conn.close(), 2)
-            except Exception:
-                logger.debug("closing the Realtime socket failed", exc_info=True)
+        others = [t for t in (self._reader, self._watchdog) if t is not None and t is not current]
+        for task in others:
+            task.cancel()
+        if others:
+            await asyncio.wait(others, timeout=CLOSE_SECONDS)  # the reader's recv must be gone before _drain's
+        ws, self._ws = self._ws, None
+        conn, self.conn = self.conn, None
+        if conn is None:
+            return
+        # What the server still sends during the close handshake is read and dropped: with nobody reading,
+        # a response streaming its audio fills websockets' receive queue, it stops reading the socket, the
+        # server's close frame is never seen and the handshake hangs (the OpenAI session staying open).
+        drain = asyncio.create_task(self._drain(ws))
+        try:
+            await asyncio.wait_for(conn.close(), CLOSE_SECONDS)
+        except Exception:
+            logger.debug("closing the Realtime socket cleanly failed; aborting it", exc_info=True)
+            if ws is not None:
+                ws.transport.abort()
+        finally:
+            drain.cancel()
+
+    @staticmethod
+    async def _drain(ws: Any) -> None:
+        with contextlib.suppress(Exception):
+            while True:
+                await ws.recv(decode=False)
 
     def _fail(self, reason: str) -> None:
         if self._failed or self._closing:

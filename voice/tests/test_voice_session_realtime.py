@@ -8,10 +8,12 @@ are scripted (`Turn`).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import math
 import shutil
+import time
 import uuid
 
 import pytest
@@ -20,6 +22,7 @@ from asgiref.sync import async_to_sync
 from calls.models import CallLog, ToolCall
 from voice import tools
 from voice.audio import PCM16_16K, PCM16_24K, b64encode_audio, silence, split_frames
+from voice.engines.realtime import CLOSE_SECONDS
 from voice.session import BRIDGE, FILLER, SessionState, VoiceSession
 from voice.testing.fake_realtime import FakeRealtime, Turn, tone
 from voice.testing.transport import FakeTransport
@@ -296,6 +299,28 @@ def test_no_response_in_time_fills_the_silence_then_falls_back(shop, clock, open
     assert "12 Elm Street" in said[-1] and set(said[3:-1]) <= {FILLER}
     call = CallLog.objects.get(call_sid=session.call_sid)
     assert call.fallback_reason == "no response from OpenAI Realtime within 0.4 s"
+
+
+def test_a_caller_hanging_up_mid_answer_closes_the_openai_socket_cleanly_and_at_once(shop, clock, openai):
+    """The greeting's audio is still streaming in when the call ends: the close handshake must not wait
+    behind unread audio (it did for 2 s, and the server saw the socket close only ~20 s later)."""
+
+    async def scenario():
+        async with FakeRealtime(ms_per_char=200) as fake:  # a long greeting: ~100 audio deltas
+            session, transport = open_session(shop, clock, fake, openai)
+            await session.start()
+            await transport.wait_for(lambda: transport.audio_ms > 0)
+            started = time.perf_counter()
+            await session.stop()
+            stop_ms = (time.perf_counter() - started) * 1000
+            await asyncio.wait_for(fake.connection.closed.wait(), 10)
+            return stop_ms, (time.perf_counter() - started) * 1000, fake.connection.ws.close_code
+
+    stop_ms, server_saw_close_ms, close_code = run(scenario)
+    print(f"stop {stop_ms:.0f} ms, server saw the close after {server_saw_close_ms:.0f} ms")
+    assert stop_ms < CLOSE_SECONDS * 1000  # not the abort after the handshake's limit
+    assert server_saw_close_ms < CLOSE_SECONDS * 1000
+    assert close_code == 1000  # a clean close, not an aborted socket
 
 
 def test_it_stores_token_usage_and_closes_the_openai_socket_when_the_call_ends(shop, clock, openai):
