@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import zoneinfo
 
@@ -11,6 +12,7 @@ from django.core.cache import cache
 
 from shops.models import BusinessHours, ClosedDate, Service, WorkOrder
 from shops.tests.factories import ShopFactory, WorkOrderFactory
+from voice import tools
 from voice.context import CallContext, ConversationState
 from voice.conversation import ConversationService
 from voice.nlu import vocab
@@ -115,3 +117,21 @@ def converse(shop, clock):
         return say
 
     return make
+
+
+@pytest.fixture
+def slow_location(monkeypatch):
+    """get_location, held until the test sets the returned event."""
+    release = asyncio.Event()
+    original = tools.REGISTRY.get("get_location")
+
+    async def slow(ctx, args):
+        await release.wait()
+        return await original.handler(ctx, args)
+
+    monkeypatch.setitem(
+        tools.REGISTRY._tools,
+        "get_location",
+        tools.Tool(original.name, original.description, original.parameters, slow),
+    )
+    return release

@@ -10,7 +10,6 @@ transcript arrives, which follows its audio: an upper bound on when the caller s
 # ruff: noqa: F811
 from __future__ import annotations
 
-import asyncio
 import math
 import shutil
 import time
@@ -18,7 +17,6 @@ import time
 import pytest
 
 from calls.models import CallLog
-from voice import tools
 from voice.session import FILLER
 from voice.testing.fake_realtime import FakeRealtime, Turn
 from voice.tests.test_voice_session_realtime import greeted, open_session, openai, run, speak  # noqa: F401
@@ -30,24 +28,6 @@ pytestmark = [
 
 FILLER_AFTER_MS = 1500.0
 SLACK_MS = 500.0  # the filler's own response, and a busy 2-core machine
-
-
-@pytest.fixture
-def slow_location(monkeypatch):
-    """get_location, held until the test lets it go."""
-    release = asyncio.Event()
-    original = tools.REGISTRY.get("get_location")
-
-    async def slow(ctx, args):
-        await release.wait()
-        return await original.handler(ctx, args)
-
-    monkeypatch.setitem(
-        tools.REGISTRY._tools,
-        "get_location",
-        tools.Tool(original.name, original.description, original.parameters, slow),
-    )
-    return release
 
 
 def filler_heard_after(script, shop, clock, settings, release=None):

@@ -446,21 +446,8 @@ def test_the_record_keeps_the_callers_words_before_an_answer_that_beat_their_tra
     ]
 
 
-def test_a_slow_tool_gets_a_filler_in_the_models_voice_kept_out_of_the_record(shop, clock, openai, monkeypatch):
-    import asyncio
-
-    release = asyncio.Event()
-    original = tools.REGISTRY.get("get_location")
-
-    async def slow(ctx, args):
-        await release.wait()
-        return await original.handler(ctx, args)
-
-    monkeypatch.setitem(
-        tools.REGISTRY._tools,
-        "get_location",
-        tools.Tool(original.name, original.description, original.parameters, slow),
-    )
+def test_a_slow_tool_gets_a_filler_in_the_models_voice_kept_out_of_the_record(shop, clock, openai, slow_location):
+    release = slow_location
     script = [Turn(transcript="where are you", tool_call=("get_location", {}), reply=lambda out: out["speak"])]
 
     async def scenario():
