@@ -42,12 +42,8 @@ CHROMIUM_ARGS = [
 WIDTHS = {"phone": (390, 844), "desktop": (1280, 900)}
 
 
-def sample_csv() -> Path:
-    for candidate in (ROOT.parent / "shared" / "fixtures", ROOT / "shared" / "fixtures"):
-        path = candidate / "work_orders_sample.csv"
-        if path.exists():
-            return path
-    pytest.fail("work_orders_sample.csv not found in ../shared/fixtures")
+# The project's copy of the shared sample export (the CSV import tests use the same file).
+SAMPLE_CSV = ROOT / "shops" / "tests" / "data" / "work_orders_sample.csv"
 
 
 def free_port() -> int:
@@ -244,7 +240,7 @@ def test_it_walks_an_owner_from_sign_up_to_a_live_call(browser, live_url, server
     # Work orders: upload the sample CSV, watch the import finish
     page.get_by_role("link", name="Work orders").click()
     page.get_by_role("link", name="Import CSV").click()
-    page.get_by_label("CSV file").set_input_files(str(sample_csv()))
+    page.get_by_label("CSV file").set_input_files(str(SAMPLE_CSV))
     page.get_by_role("button", name="Upload and import").click()
     expect(page.locator("#import-progress")).to_have_attribute("data-status", "done")
     expect(page.get_by_test_id("import-summary")).to_be_visible()
