@@ -21,20 +21,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import platform
 import random
-import sys
-import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "receptionist.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+from scratch import configure_django, scratch_database  # noqa: E402 - bench/, beside this script
+
+configure_django()
 
 FIRST = ["Ana", "Ben", "Chloe", "Dev", "Eli", "Fay", "Gus", "Hana", "Ivan", "Jade", "Kurt", "Lena", "Marco", "Nia",
          "Owen", "Pia", "Quinn", "Rosa", "Sam", "Tara", "Umar", "Vera", "Wes", "Yara", "Zane"]  # fmt: skip
@@ -146,20 +139,11 @@ def main() -> None:
     args = parser.parse_args()
 
     import django
-    from django.conf import settings
 
     django.setup()
     from django.db import connection
 
-    db = settings.DATABASES["default"]
-    tmpdir = None
-    if db["ENGINE"].endswith("sqlite3"):
-        tmpdir = tempfile.TemporaryDirectory()
-        db.setdefault("TEST", {})["NAME"] = str(Path(tmpdir.name) / "bench_chat_local.sqlite3")
-    else:
-        db.setdefault("TEST", {})["NAME"] = "bench_chat_local"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with scratch_database("bench_chat_local"):
         from shops.models import WorkOrder
 
         rng = random.Random(20261124)  # noqa: S311 - benchmark data
@@ -190,13 +174,6 @@ def main() -> None:
             **results,
         }
         print(json.dumps(line))
-    finally:
-        from django.db import connections
-
-        connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        if tmpdir:
-            tmpdir.cleanup()
 
 
 if __name__ == "__main__":

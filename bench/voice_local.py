@@ -27,26 +27,19 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import platform
 import random
 import resource
 import statistics
-import sys
-import tempfile
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "receptionist.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+from scratch import ROOT, configure_django, scratch_database  # noqa: E402 - bench/, beside this script
+
+configure_django()
 os.environ["OPENAI_API_KEY"] = ""  # the offline engine, whatever the environment says
 os.environ["VOICE_ENGINE"] = "local"
 
@@ -321,21 +314,12 @@ def main() -> None:
     import logging
 
     import django
-    from django.conf import settings
 
     django.setup()
     logging.disable(logging.WARNING)
     from django.db import connection
 
-    db = settings.DATABASES["default"]
-    tmpdir = None
-    if db["ENGINE"].endswith("sqlite3"):
-        tmpdir = tempfile.TemporaryDirectory()
-        db.setdefault("TEST", {})["NAME"] = str(Path(tmpdir.name) / "bench_voice_local.sqlite3")
-    else:
-        db.setdefault("TEST", {})["NAME"] = "bench_voice_local"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
-    try:
+    with scratch_database("bench_voice_local"):
         from voice.evaluation import build_shop
 
         shop = build_shop()
@@ -360,14 +344,6 @@ def main() -> None:
                 }
             )
         )
-    finally:
-        from django.db import connections
-
-        with contextlib.suppress(Exception):
-            connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        if tmpdir:
-            tmpdir.cleanup()
 
 
 if __name__ == "__main__":

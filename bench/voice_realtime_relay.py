@@ -47,12 +47,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "receptionist.settings")
-os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production")
-os.environ.setdefault("ALLOWED_HOSTS", "testserver")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "0")
+from scratch import ROOT, configure_django, scratch_database  # noqa: E402 - bench/, beside this script
+
+configure_django()
 os.environ["OPENAI_API_KEY"] = "bench-key"
 
 FRAME_S = 0.020
@@ -288,71 +285,54 @@ def main() -> None:
     import logging
 
     import django
-    from django.conf import settings
 
     django.setup()
     logging.disable(logging.WARNING)
-    from django.db import connection
-
-    db = settings.DATABASES["default"]
-    tmpdir = None
-    if db["ENGINE"].endswith("sqlite3"):
-        tmpdir = tempfile.TemporaryDirectory()
-        db.setdefault("TEST", {})["NAME"] = str(Path(tmpdir.name) / "bench_voice_relay.sqlite3")
-    else:
-        db.setdefault("TEST", {})["NAME"] = "bench_voice_relay"
-    old_name = connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=False)
     try:
-        from voice.evaluation import build_shop
+        with scratch_database("bench_voice_relay"):
+            from voice.evaluation import build_shop
 
-        shop = build_shop()
+            shop = build_shop()
 
-        async def run() -> dict[str, Any]:
-            stats: dict[str, Any] = {
-                "inbound_us": [], "outbound_us": [], "inbound_cpu_us": [], "outbound_cpu_us": [],
-                "lateness_ms": [], "frames": 0, "deltas": 0, "clears": 0,
-                "call_seconds": 0.0, "engines": [], "fallbacks": 0,
-            }  # fmt: skip
-            appends = await append_cost(shop, args.appends)
-            ours = await python_path(shop, args.appends)
-            loop = asyncio.get_running_loop()
-            cpu0, wall0 = time.process_time(), time.perf_counter()
-            stop_at = loop.time() + args.seconds
-            await asyncio.gather(*(caller(shop, stop_at, stats, offset=i * 0.37) for i in range(args.sessions)))
-            cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
-            minutes = stats["call_seconds"] / 60
-            return {
-                "sessions": args.sessions,
-                "seconds": args.seconds,
-                "chunk_ms": args.chunk_ms,
-                "frames": stats["frames"],
-                "deltas": stats["deltas"],
-                "inbound_us": summary(stats["inbound_us"]),
-                "outbound_us": summary(stats["outbound_us"]),
-                "inbound_cpu_us": summary(stats["inbound_cpu_us"]),
-                "outbound_cpu_us": summary(stats["outbound_cpu_us"]),
-                "append_us": appends,
-                "python_path_us": ours,
-                "frame_lateness_ms": summary(stats["lateness_ms"]),
-                "fallbacks": stats["fallbacks"],
-                "cpu_utilisation": round(cpu / wall, 3),
-                "cpu_s_per_call_minute": round(cpu / minutes, 3) if minutes else None,
-            }
+            async def run() -> dict[str, Any]:
+                stats: dict[str, Any] = {
+                    "inbound_us": [], "outbound_us": [], "inbound_cpu_us": [], "outbound_cpu_us": [],
+                    "lateness_ms": [], "frames": 0, "deltas": 0, "clears": 0,
+                    "call_seconds": 0.0, "engines": [], "fallbacks": 0,
+                }  # fmt: skip
+                appends = await append_cost(shop, args.appends)
+                ours = await python_path(shop, args.appends)
+                loop = asyncio.get_running_loop()
+                cpu0, wall0 = time.process_time(), time.perf_counter()
+                stop_at = loop.time() + args.seconds
+                await asyncio.gather(*(caller(shop, stop_at, stats, offset=i * 0.37) for i in range(args.sessions)))
+                cpu, wall = time.process_time() - cpu0, time.perf_counter() - wall0
+                minutes = stats["call_seconds"] / 60
+                return {
+                    "sessions": args.sessions,
+                    "seconds": args.seconds,
+                    "chunk_ms": args.chunk_ms,
+                    "frames": stats["frames"],
+                    "deltas": stats["deltas"],
+                    "inbound_us": summary(stats["inbound_us"]),
+                    "outbound_us": summary(stats["outbound_us"]),
+                    "inbound_cpu_us": summary(stats["inbound_cpu_us"]),
+                    "outbound_cpu_us": summary(stats["outbound_cpu_us"]),
+                    "append_us": appends,
+                    "python_path_us": ours,
+                    "frame_lateness_ms": summary(stats["lateness_ms"]),
+                    "fallbacks": stats["fallbacks"],
+                    "cpu_utilisation": round(cpu / wall, 3),
+                    "cpu_s_per_call_minute": round(cpu / minutes, 3) if minutes else None,
+                }
 
-        results = asyncio.run(run())
-        print(json.dumps({"bench": "voice_realtime_relay", "python": platform.python_version(), "cpus": os.cpu_count(),
-                          **results}))  # fmt: skip
+            results = asyncio.run(run())
+            line = {"bench": "voice_realtime_relay", "python": platform.python_version(), "cpus": os.cpu_count()}
+            print(json.dumps({**line, **results}))
     finally:
         fake.terminate()
         with contextlib.suppress(Exception):
             fake.wait(5)
-        from django.db import connections
-
-        with contextlib.suppress(Exception):
-            connections.close_all()
-        connection.creation.destroy_test_db(old_name, verbosity=0)
-        if tmpdir:
-            tmpdir.cleanup()
 
 
 if __name__ == "__main__":
