@@ -244,6 +244,11 @@ class Player:
 # ---------------------------------------------------------------------------------------------
 # HTTP (webhooks) — blocking urllib in a thread: a few requests per call
 # ---------------------------------------------------------------------------------------------
+class WebhookUnanswered(Exception):  # noqa: N818 - it says what happened to the request
+    """A webhook POST that got no HTTP answer at all (timed out, refused). Not a TimeoutError: a call's
+    own time limit is reported differently."""
+
+
 def _post_form(url: str, params: dict[str, str], signature: str | None, timeout: float) -> tuple[int, str]:
     headers = {"Content-Type": "application/x-www-form-urlencoded", "User-Agent": "TwilioProxy/1.1"}
     if signature is not None:
@@ -254,6 +259,9 @@ def _post_form(url: str, params: dict[str, str], signature: str | None, timeout:
             return response.status, response.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
+    except (TimeoutError, urllib.error.URLError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WebhookUnanswered(f"POST {url} got no answer: {reason or exc.__class__.__name__}") from exc
 
 
 def _swap_origin(url: str, origin: str, *, websocket: bool = False) -> str:

@@ -317,6 +317,27 @@ async def test_it_reports_a_refused_stream_and_a_refused_webhook():
     assert not forged.ok
 
 
+async def test_it_reports_a_webhook_that_never_answers_as_such_not_as_a_call_that_ran_long():
+    accepted = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # read nothing, answer nothing
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        config = SimulatorConfig(base_url=f"http://127.0.0.1:{port}", auth_token=TOKEN, http_timeout=0.3)
+        result = await place_call(config)
+    finally:
+        for writer in accepted:
+            writer.close()
+        server.close()
+    assert not result.ok
+    assert result.errors == [
+        f"WebhookUnanswered: POST http://127.0.0.1:{port}/telephony/twilio/voice/ got no answer: timed out"
+    ]
+
+
 async def test_it_reports_a_call_that_twilio_answers_without_a_stream():
     async with FakeRelay(ai_off=True) as relay:
         result = await place_call(config_for(relay), [LINE])
