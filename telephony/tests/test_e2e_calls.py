@@ -32,7 +32,6 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from twilio.request_validator import RequestValidator
@@ -40,6 +39,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from telephony.simulator import Press, Probe, Say, SimulatorConfig, _post_form, parse_twiml, place_call
+from tests.databases import own_database_url
 from voice.audio import pcm16_to_mulaw
 from voice.testing.fake_realtime import FakeRealtime, Turn
 
@@ -107,32 +107,15 @@ def server_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         LOG_LEVEL="INFO",
     )
     env.pop("OPENAI_API_KEY", None)
-    database_url = os.environ.get("DATABASE_URL", "")
-    dropper = None
-    if database_url.startswith("postgres"):
-        import psycopg
-
-        parts = urlsplit(database_url)
-        name = f"e2e_calls_{uuid.uuid4().hex[:10]}"
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-
-        def dropper() -> None:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('e2e-calls') / 'db.sqlite3'}"
-    manage = [sys.executable, "manage.py"]
-    subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)  # noqa: S603
-    out = subprocess.run(  # noqa: S603
-        [*manage, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
-    )
-    assert out.stdout.strip().endswith("ok"), out.stderr
-    yield env
-    if dropper is not None:
-        dropper()
+    with own_database_url("e2e_calls", tmp_path_factory.mktemp("e2e-calls")) as database_url:
+        env["DATABASE_URL"] = database_url
+        manage = [sys.executable, "manage.py"]
+        subprocess.run([*manage, "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)  # noqa: S603
+        out = subprocess.run(  # noqa: S603
+            [*manage, "shell", "-c", SETUP], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+        )
+        assert out.stdout.strip().endswith("ok"), out.stderr
+        yield env
 
 
 class Server:

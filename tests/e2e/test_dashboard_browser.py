@@ -18,12 +18,12 @@ import socket
 import subprocess
 import sys
 import threading
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+
+from tests.databases import own_database_url
 
 pytestmark = pytest.mark.slow
 
@@ -67,29 +67,12 @@ def server_env(tmp_path_factory) -> Iterator[dict[str, str]]:
         CELERY_TASK_ALWAYS_EAGER="1",
         PYTHONUNBUFFERED="1",
     )
-    database_url = os.environ.get("DATABASE_URL", "")
-    dropper = None
-    if database_url.startswith("postgres"):
-        import psycopg
-
-        parts = urlsplit(database_url)
-        name = f"e2e_{uuid.uuid4().hex[:10]}"
-        admin_url = urlunsplit(parts._replace(path="/postgres"))
-        with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        env["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
-
-        def dropper() -> None:
-            with psycopg.connect(admin_url, autocommit=True) as conn:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    else:
-        env["DATABASE_URL"] = f"sqlite:///{tmp_path_factory.mktemp('e2e') / 'db.sqlite3'}"
-    subprocess.run(  # noqa: S603
-        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
-    )
-    yield env
-    if dropper is not None:
-        dropper()
+    with own_database_url("e2e", tmp_path_factory.mktemp("e2e")) as database_url:
+        env["DATABASE_URL"] = database_url
+        subprocess.run(  # noqa: S603
+            [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True
+        )
+        yield env
 
 
 @pytest.fixture(scope="module")
