@@ -350,6 +350,24 @@ def start_fake(fake_port: int, reply_ms: int, fake_out: Path) -> subprocess.Pope
     return fake
 
 
+def start_callers(
+    script: list[str], args: argparse.Namespace, n: int, t0: float, out_prefix: Path, extra: list[str]
+) -> tuple[list[subprocess.Popen[Any]], list[Path]]:
+    """`n` calls split over `--caller-processes` processes of `script --role callers`, all starting their
+    ramp at `t0`; returns the processes and the files their results go to."""
+    processes = min(args.caller_processes, n)
+    callers, outs = [], []
+    for index in range(processes):
+        count = n // processes + (1 if index < n % processes else 0)
+        out = Path(f"{out_prefix}-{index}.json")
+        outs.append(out)
+        cmd = [*script, "--role", "callers", "--index", str(index), "--processes", str(processes)]
+        cmd += ["--count", str(count), "--total", str(n), "--t0", repr(t0), "--ramp", str(args.ramp)]
+        cmd += ["--duration", str(args.duration), "--out", str(out), *extra]
+        callers.append(subprocess.Popen(cmd, cwd=ROOT))  # noqa: S603
+    return callers, outs
+
+
 def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], workdir: Path) -> dict[str, Any]:
     fake_port = args.fake_port or free_port()
     fake_out = workdir / f"fake-{kind}-{n}.json"
@@ -361,42 +379,9 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     else:
         server, base_url = start_server(kind, env, fake_port, workdir)
         pid = server.pid
-    processes = min(args.caller_processes, n)
     t0 = time.perf_counter() + 3.0  # callers import and wait for this instant
-    callers = []
-    outs = []
-    for index in range(processes):
-        count = n // processes + (1 if index < n % processes else 0)
-        out = workdir / f"callers-{kind}-{n}-{index}.json"
-        outs.append(out)
-        cmd = [
-            *me,
-            "--role",
-            "callers",
-            "--index",
-            str(index),
-            "--processes",
-            str(processes),
-            "--count",
-            str(count),
-            "--total",
-            str(n),
-            "--t0",
-            repr(t0),
-            "--ramp",
-            str(args.ramp),
-            "--duration",
-            str(args.duration),
-            "--url",
-            base_url,
-            "--webhook-url",
-            args.webhook_url,
-            "--stream-url",
-            args.stream_url,
-            "--out",
-            str(out),
-        ]
-        callers.append(subprocess.Popen(cmd, cwd=ROOT))  # noqa: S603
+    extra = ["--url", base_url, "--webhook-url", args.webhook_url, "--stream-url", args.stream_url]
+    callers, outs = start_callers(me, args, n, t0, workdir / f"callers-{kind}-{n}", extra)
     # Every call is up from t0 + ramp (+ a few seconds to connect and greet) until t0 + duration.
     window_start = t0 + args.ramp + 3.0
     window_end = t0 + args.duration - 1.0

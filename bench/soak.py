@@ -73,6 +73,7 @@ free_port = bench_calls.free_port
 machine_busy_seconds = bench_calls.machine_busy_seconds
 prepare_database = bench_calls.prepare_database
 start_fake = bench_calls.start_fake
+start_callers = bench_calls.start_callers
 start_server = bench_calls.start_server
 stop = bench_calls.stop
 wait_for_port = bench_calls.wait_for_port
@@ -354,45 +355,10 @@ class Run:
             dashboard = self.helper(
                 "dashboard", "--url", ws_a, "--cookie", cookie, "--out", str(dashboard_out), ready="connected"
             )
-        processes = min(args.caller_processes, n)
         t0 = time.perf_counter() + 3.0
         until = t0 + steady_s if steady_s else 0.0
-        outs = []
-        callers = []
-        for index in range(processes):
-            count = n // processes + (1 if index < n % processes else 0)
-            out = workdir / f"callers-{self.name}-{index}.json"
-            outs.append(out)
-            cmd = [
-                *self.me,
-                "--role",
-                "callers",
-                "--engine",
-                engine,
-                "--index",
-                str(index),
-                "--processes",
-                str(processes),
-                "--count",
-                str(count),
-                "--total",
-                str(n),
-                "--t0",
-                repr(t0),
-                "--until",
-                repr(until),
-                "--ramp",
-                str(args.ramp),
-                "--duration",
-                str(args.duration),
-                "--url",
-                base_url,
-                "--public-url",
-                base_url,
-                "--out",
-                str(out),
-            ]
-            callers.append(subprocess.Popen(cmd, cwd=ROOT))  # noqa: S603
+        extra = ["--engine", engine, "--until", repr(until), "--url", base_url, "--public-url", base_url]
+        callers, outs = start_callers(self.me, args, n, t0, workdir / f"callers-{self.name}", extra)
         # CPU is measured while every call is up: after the ramp (and the greetings), before the first hang-up.
         window_start = t0 + args.ramp + 5.0
         window_end = (until or t0 + args.duration) - 1.0
