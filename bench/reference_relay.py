@@ -70,18 +70,27 @@ async def media_stream(receive: Any, send: Any) -> None:
     stream_sid: list[str] = [""]
 
     async def from_twilio() -> None:
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            data = json.loads(message["text"])
-            event = data.get("event")
-            if event == "media":
-                await openai.send(json.dumps({"type": "input_audio_buffer.append", "audio": data["media"]["payload"]}))
-            elif event == "start":
-                stream_sid[0] = data["start"]["streamSid"]
-            elif event == "stop":
-                return
+        reader: asyncio.Task[None] | None = None
+        try:
+            while True:
+                message = await receive()
+                if message["type"] == "websocket.disconnect":
+                    return
+                data = json.loads(message["text"])
+                event = data.get("event")
+                if event == "media":
+                    await openai.send(
+                        json.dumps({"type": "input_audio_buffer.append", "audio": data["media"]["payload"]})
+                    )
+                elif event == "start":
+                    # Audio goes to Twilio only once its streamSid is known (sent earlier, it names no stream).
+                    stream_sid[0] = data["start"]["streamSid"]
+                    reader = asyncio.create_task(to_twilio())
+                elif event == "stop":
+                    return
+        finally:
+            if reader is not None:
+                reader.cancel()
 
     async def to_twilio() -> None:
         async for raw in openai:
@@ -97,11 +106,9 @@ async def media_stream(receive: Any, send: Any) -> None:
                     {"type": "websocket.send", "text": json.dumps({"event": "clear", "streamSid": stream_sid[0]})}
                 )
 
-    reader = asyncio.create_task(to_twilio())
     try:
         await from_twilio()
     finally:
-        reader.cancel()
         with contextlib.suppress(Exception):
             await openai.close()
         with contextlib.suppress(Exception):
