@@ -228,6 +228,8 @@ class FakeConnection:
         self.function_outputs: dict[str, Any] = {}
         self.closed = asyncio.Event()
         self.dropped_at: float | None = None  # time.perf_counter() when drop() aborted the socket
+        self.reading = asyncio.Event()  # cleared: the server stops reading, and the client's socket fills
+        self.reading.set()
         self.script: deque[Turn] = deque(script)  # this call's remaining turns; tests may append more
         self._ids = itertools.count(1)
         self.session: dict[str, Any] = self._default_session()
@@ -846,7 +848,9 @@ class FakeConnection:
     async def run(self) -> None:
         await self.send({"type": "session.created", "session": copy.deepcopy(self.session)})
         try:
-            async for message in self.ws:
+            while True:
+                await self.reading.wait()
+                message = await self.ws.recv()
                 try:
                     event = json.loads(message)
                     if not isinstance(event, dict):

@@ -323,6 +323,45 @@ def test_a_caller_hanging_up_mid_answer_closes_the_openai_socket_cleanly_and_at_
     assert close_code == 1000  # a clean close, not an aborted socket
 
 
+def test_caller_audio_waits_while_the_openai_socket_pushes_back_and_none_of_it_is_lost(shop, clock, openai):
+    """Appends skip websockets' send() while the socket takes data at once; when the server stops
+    reading they must still stop at the socket's high-water mark (not pile up in memory) and go on,
+    in order, once it reads again."""
+
+    def second(n: int) -> str:  # one second of quiet μ-law, numbered in its first bytes
+        return b64encode_audio(bytes(0xF0 | (n >> shift) & 0xF for shift in range(28, -1, -4)) + b"\xff" * 7992)
+
+    async def scenario():
+        async with FakeRealtime() as fake:
+            session, transport = open_session(shop, clock, fake, openai)
+            await greeted(session, transport)
+            conn = fake.connection
+            before = len(conn.events("input_audio_buffer.append"))
+            ws = session._engine._ws
+            conn.reading.clear()
+            sent: list[str] = []
+            while not ws.paused:  # the kernel's buffers fill first, then the socket's own
+                sent.append(second(len(sent)))
+                await session.receive_audio_b64(sent[-1])
+            buffered, high = ws.transport.get_write_buffer_size(), ws.transport.get_write_buffer_limits()[1]
+            sent.append(second(len(sent)))
+            waiting = asyncio.create_task(session.receive_audio_b64(sent[-1]))
+            for _ in range(20):  # a write the socket took would be done within a step or two
+                await asyncio.sleep(0)
+            waited = not waiting.done()
+            conn.reading.set()
+            await waiting
+            await fake.wait_until(lambda: len(conn.events("input_audio_buffer.append")) == before + len(sent), 20)
+            arrived = [e["audio"] for e in conn.events("input_audio_buffer.append")[before:]]
+            await session.stop()
+            return waited, buffered, high, sent, arrived
+
+    waited, buffered, high, sent, arrived = run(scenario)
+    assert waited  # the caller's audio waited for the socket
+    assert buffered <= high + len(sent[0]) + 16  # the high-water mark and one frame, not everything sent
+    assert arrived == sent
+
+
 def test_it_stores_token_usage_and_closes_the_openai_socket_when_the_call_ends(shop, clock, openai):
     script = [Turn(transcript="do you do alignments", reply="Yes, we do wheel alignments.")]
 
