@@ -19,7 +19,7 @@ The session answers through the transport below. Audio is sent as soon as it exi
 is how the session knows what the caller has actually heard (barge-in truncation, hang-up after the
 goodbye has played).
 
-The rest of the session's surface (voice/session.py):
+The rest of the session's surface (voice/session/core.py):
 
     VoiceSession(*, shop, transport, call_sid, channel, caller_number="", engine=None, clock=timezone.now,
                  silence_timeout=8.0, silence_reprompts=2, max_call_seconds=None (shop's), filler_after=1.5,
@@ -51,7 +51,7 @@ What a transport must do:
 - `send_event()`: {"type": "state", "state"}, {"type": "transcript", "role": "caller"|"assistant",
   "text"}, {"type": "engine", "engine", "reason"?}, {"type": "metrics", "turn", "source", "engine",
   "response_ms", "asr_ms", "model_ms", "tool_ms", "tts_ms", "speech_ms", "asr_decode_ms", "late_ms",
-  "filler"} (see voice/session.py for what each measures). A browser shows them; Twilio ignores them.
+  "filler"} (see voice/session/core.py for what each measures). A browser shows them; Twilio ignores them.
 - Errors: a transport method that raises ends the call (outcome failed, unless one is set).
 - Concurrency: call the session's inputs from one task (the consumer's receive loop), in arrival order;
   they return quickly (recognition, the model and speech run in the session's own tasks).

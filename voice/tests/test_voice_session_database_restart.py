@@ -19,9 +19,8 @@ from django.db import connection
 
 from calls.models import CallLog
 from tests.faults import TcpProxy
-from voice import session as session_module
 from voice.nlu.vocab import ashop_vocabulary
-from voice.session import SessionState, VoiceSession
+from voice.session import SessionState, VoiceSession, records
 from voice.testing.transport import FakeTransport
 
 pytestmark = [
@@ -82,7 +81,7 @@ def test_it_completes_the_call_log_when_the_database_returns(shop, clock, databa
 
         await session.stop()  # the caller hangs up before the database is back
         assert session.state == SessionState.ENDED
-        pending = set(session_module._LEFT_WRITING)
+        pending = set(records._LEFT_WRITING)
         assert pending, "the call's record writes should still be waiting for the database"
 
         database_proxy.restore()

@@ -9,9 +9,10 @@ and owns everything that does not depend on it:
 * states IDLE → LISTENING → PROCESSING → SPEAKING → TRANSFERRING → ENDED (`state`, sent to the
   transport as {"type": "state"} events);
 * playback bookkeeping: every chunk of audio we send is followed by a mark; the far end echoes marks
-  as it plays, so the session knows what the caller has heard (`_Playout`). Barge-in — caller speech
-  while our audio is still playing — clears the far end's buffer at once (`transport.clear()`) and
-  tells the engine where the caller stopped listening (Realtime truncates its item there);
+  as it plays, so the session knows what the caller has heard (`Playout`, playout.py). Barge-in —
+  caller speech while our audio is still playing — clears the far end's buffer at once
+  (`transport.clear()`) and tells the engine where the caller stopped listening (Realtime truncates
+  its item there);
 * policies: re-prompt after `silence_timeout` s of caller silence ("Are you still there?"), goodbye
   after `silence_reprompts` unanswered re-prompts (outcome abandoned); a hard stop with a polite goodbye
   at the shop's max_call_seconds (outcome resolved); DTMF "0" → a person; a filler ("One moment while I
@@ -19,8 +20,9 @@ and owns everything that does not depend on it:
 * transfer / goodbye: say the line, wait until the far end has played it (mark echo, or the audio's
   length plus `mark_slack` s), make sure CallLog.outcome says what happened, close the transport;
 * the CallLog: opened at start (calls.services.acall_start is idempotent: the Twilio webhook already
-  created phone calls), written as the call goes, closed at the end. Any exception ends the call with
-  outcome failed and the error, and still closes the transport and the engine;
+  created phone calls), written as the call goes (queued in `CallRecords`, records.py), closed at
+  the end. Any exception ends the call with outcome failed and the error, and still closes the
+  transport and the engine;
 * metrics per turn ({"type": "metrics"} events): `response_ms` = end of the caller's utterance as our
   side detects it (the endpointer fires; Realtime's speech_stopped arrives) → first audio byte of the
   answer handed to the transport (a filler counts: it is what ends the dead air); `asr_ms` (waiting
@@ -40,17 +42,13 @@ import contextlib
 import datetime as dt
 import logging
 import time
-import weakref
-from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import partial
 from typing import Any, Protocol
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, close_old_connections
 from django.utils import timezone
 
 from calls import services as call_services
@@ -61,11 +59,13 @@ from voice.context import CallContext, ConversationState
 from voice.conversation import TIME_UP
 from voice.engines import LOCAL, OPENAI, engine_name_for
 from voice.engines.openai_chat import TOOL_INTENTS
+from voice.session.playout import Playout
+from voice.session.records import DATABASE_DOWN, CallRecords
 from voice.tools import REGISTRY
 from voice.transport import Transport
 from voice.tts import Synthesizer, TTSError, TTSUnavailable, get_synthesizer
 
-logger = logging.getLogger(__name__)
+logger = logging.getLogger("voice.session")  # the name the runbooks give
 
 FILLER = "One moment while I check that."
 STILL_THERE = "Are you still there?"
@@ -74,29 +74,6 @@ BRIDGE = "Sorry, I'm having a little trouble — let me keep helping you here."
 ASK_AGAIN = "Could you tell me again what you need?"
 NOT_CAUGHT = "Sorry, I didn't catch that. Could you say it again?"
 Outcome = CallLog.Outcome
-
-# The database errors a CallLog write waits out (a restart, a failover, a dropped connection): the write
-# is retried, with backoff from RETRY_FIRST to RETRY_MAX seconds, until it succeeds or `record_retry`
-# seconds (VoiceSession's argument) have passed since the writes started failing.
-_DATABASE_DOWN = (OperationalError, InterfaceError)
-RETRY_FIRST = 0.25
-RETRY_MAX = 5.0
-# Writers of calls that ended while the database was away, still retrying (a strong reference keeps
-# them running after their session is gone).
-_LEFT_WRITING: set[asyncio.Task[None]] = set()
-_RETRY_GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
-
-
-def _retry_gate() -> asyncio.Lock:
-    """One retrying writer at a time per process (per event loop). While the database is away, each
-    attempt holds the thread that the database work of every call in the process shares (Channels
-    runs it all in one) for up to the pool's timeout; twenty calls retrying at once would hold it for
-    good, and a new call could not even be let in."""
-    loop = asyncio.get_running_loop()
-    gate = _RETRY_GATES.get(loop)
-    if gate is None:
-        gate = _RETRY_GATES[loop] = asyncio.Lock()
-    return gate
 
 
 class SessionState(StrEnum):
@@ -164,114 +141,6 @@ class TurnMetrics:
         }
 
 
-@dataclass
-class _Segment:
-    item_id: str | None  # the Realtime assistant item this audio belongs to (None: our own speech)
-    start_ms: float
-    sent_ms: float = 0.0
-
-
-class _Playout:
-    """What the far end has played of what we sent, in milliseconds of audio since the call started.
-
-    The far end plays in real time and echoes each mark when it gets there, so the position is the last
-    echoed mark plus the time since (never past what was sent). A clear drops everything queued. Marks
-    not echoed yet keep the audio "playing" up to MARK_GRACE_MS past the estimate (a far end that lags);
-    after that the estimate wins (a far end that never echoes)."""
-
-    MARK_GRACE_MS = 1000.0
-    MAX_MARKS = 1000
-
-    def __init__(self, now: Callable[[], float]) -> None:
-        self._now = now
-        self.sent_ms = 0.0
-        self._anchor_ms = 0.0  # playback position at _anchor_t
-        self._anchor_t = now()
-        self._marks: dict[str, float] = {}  # name → position at its end, oldest first
-        self._seq = 0
-        self._segments: deque[_Segment] = deque(maxlen=16)
-        self._waiters: list[tuple[float, asyncio.Future[None]]] = []
-
-    def position(self) -> float:
-        return min(self.sent_ms, self._anchor_ms + (self._now() - self._anchor_t) * 1000)
-
-    def playing(self) -> bool:
-        estimate = self._anchor_ms + (self._now() - self._anchor_t) * 1000
-        return estimate < self.sent_ms - 0.5 + (self.MARK_GRACE_MS if self._marks else 0.0)
-
-    def remaining_ms(self) -> float:
-        return max(0.0, self.sent_ms - self.position())
-
-    def begin(self, item_id: str | None) -> None:
-        self._segments.append(_Segment(item_id, self.sent_ms))
-
-    def add(self, ms: float, item_id: str | None) -> str:
-        """Account for `ms` of audio about to be sent; returns the name of the mark to send after it."""
-        if self.position() >= self.sent_ms - 0.5:  # the far end ran dry: this audio starts playing now
-            self._anchor_ms, self._anchor_t = self.sent_ms, self._now()
-        segment = self._segments[-1] if self._segments else None
-        if segment is None or segment.item_id != item_id:
-            segment = _Segment(item_id, self.sent_ms)
-            self._segments.append(segment)
-        segment.sent_ms += ms
-        self.sent_ms += ms
-        self._seq += 1
-        name = f"m{self._seq}"
-        self._marks[name] = self.sent_ms
-        if len(self._marks) > self.MAX_MARKS:  # a far end that does not echo: don't grow forever
-            del self._marks[next(iter(self._marks))]
-        return name
-
-    def echoed(self, name: str) -> None:
-        position = self._marks.pop(name, None)
-        if position is None:
-            return  # a mark a clear dropped, or not ours
-        while self._marks:  # marks are played in order: the earlier ones have been too
-            oldest = next(iter(self._marks))
-            if self._marks[oldest] > position:
-                break
-            del self._marks[oldest]
-        self._anchor_ms, self._anchor_t = position, self._now()
-        self._wake(position)
-
-    def cleared(self) -> None:
-        self._marks.clear()
-        self._anchor_ms, self._anchor_t = self.sent_ms, self._now()
-        self._wake(self.sent_ms)
-
-    def heard(self) -> tuple[str | None, int]:
-        """The item playing now and how many ms of it the caller has heard (clamped to what was sent)."""
-        position = self.position()
-        for segment in reversed(self._segments):
-            if segment.start_ms <= position:
-                heard = max(0.0, min(position - segment.start_ms, segment.sent_ms))
-                return segment.item_id, int(round(heard, 3))  # whole ms, never past what was sent
-        return None, 0
-
-    async def wait(self, target_ms: float, slack: float) -> bool:
-        """Wait until the far end confirms it played up to `target_ms`; give up after the audio's
-        remaining length plus `slack` seconds. True if confirmed."""
-        if self._anchor_ms >= target_ms - 0.5 and not self._marks:
-            return True
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        entry = (target_ms, future)
-        self._waiters.append(entry)
-        timeout = max(0.0, target_ms - self.position()) / 1000 + slack
-        try:
-            await asyncio.wait_for(future, timeout)
-            return True
-        except TimeoutError:
-            return False
-        finally:
-            with contextlib.suppress(ValueError):
-                self._waiters.remove(entry)
-
-    def _wake(self, position: float) -> None:
-        for target, future in self._waiters:
-            if target <= position + 0.5 and not future.done():
-                future.set_result(None)
-
-
 class VoiceSession:
     def __init__(
         self,
@@ -308,8 +177,6 @@ class VoiceSession:
         self.response_timeout = response_timeout
         self.connect_timeout = connect_timeout
         self.mark_slack = mark_slack
-        self.record_retry = record_retry
-        self.record_drain = record_drain
         self.synthesizer = synthesizer or get_synthesizer()
         self.monotonic = monotonic
         choice = engine or engine_name_for(shop)
@@ -325,7 +192,7 @@ class VoiceSession:
         self.barge_ins = 0
         self.audio_in_bytes = 0
         self._engine: VoiceEngine | None = None
-        self._playout = _Playout(monotonic)
+        self._playout = Playout(monotonic)
         self._turn: TurnMetrics | None = None
         self._turn_seq = 0
         self._caller_speaking = False
@@ -335,9 +202,8 @@ class VoiceSession:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._silence: asyncio.TimerHandle | None = None
         self._deadline: asyncio.TimerHandle | None = None
-        self._writes: asyncio.Queue[Callable[[], Awaitable[Any]] | None] = asyncio.Queue()
-        self._writer: asyncio.Task[None] | None = None
-        self._writes_failing_since: float | None = None  # time.monotonic() of the first failure in a row
+        self.records = CallRecords(call_sid, retry=record_retry, drain=record_drain)
+        self._writer: asyncio.Task[None] | None = None  # running self.records
         self._started = False
         self._ready = asyncio.Event()  # start() is done: the engine exists (or the call already failed)
         self._finisher: asyncio.Task[None] | None = None  # the task saying the last line
@@ -362,7 +228,7 @@ class VoiceSession:
         loop = asyncio.get_running_loop()
         try:
             await self._open_call()
-            self._writer = self.spawn(self._write_loop(), name="calllog-writer")
+            self._writer = self.spawn(self.records.run(), name="calllog-writer")
             self._engine = await self._start_engine()
             await self.transport.send_event({"type": "engine", "engine": self.engine_name})
             self._deadline = loop.call_later(self.max_call_seconds, self._time_up)
@@ -460,9 +326,8 @@ class VoiceSession:
             asyncio.ensure_future(self._crash(exc))  # noqa: RUF006 - _crash is idempotent and never raises
 
     def record_later(self, write: Callable[[], Awaitable[Any]]) -> None:
-        """Queue a CallLog write; writes run one at a time, in order, off the audio path. While the
-        database is unreachable they wait, retrying, for up to `record_retry` s (past the call's end)."""
-        self._writes.put_nowait(write)
+        """Queue a CallLog write (see CallRecords)."""
+        self.records.later(write)
 
     def record_turn(self, role: str, text: str, *, intent: str = "") -> None:
         call = self.call
@@ -800,7 +665,7 @@ class VoiceSession:
                 # Closing the record is the last write in the queue: after every turn, and retried like
                 # them, so a call that ends while the database is away is still closed when it returns.
                 self._close_call(outcome, error, ended_at=self.clock())
-            await self._drain_writes()
+            await self.records.drain(self._writer)
         finally:
             self.state = SessionState.ENDED
             with contextlib.suppress(Exception):  # before close(): a closed transport sends nothing
@@ -843,64 +708,6 @@ class VoiceSession:
             self.record_later(partial(call_services.acall_add_usage, call=call, usage=dict(self.usage)))
         self.record_later(partial(call_services.acall_end, call=call, outcome=outcome, ended_at=ended_at, error=error))
 
-    async def _write_loop(self) -> None:
-        while True:
-            write = await self._writes.get()
-            if write is None:
-                return
-            await self._write(write)
-
-    async def _write(self, write: Callable[[], Awaitable[Any]]) -> None:
-        """Run one CallLog write, waiting out a database that is down (see _DATABASE_DOWN). Other
-        failures are logged and the write dropped: retrying a bug would only repeat it."""
-        delay = RETRY_FIRST
-        retrying = False
-        while True:
-            try:
-                if retrying:
-                    async with _retry_gate():
-                        # The connection that failed stays broken in the thread the writes share: drop it.
-                        await sync_to_async(close_old_connections)()
-                        await write()
-                else:
-                    await write()
-            except _DATABASE_DOWN as exc:
-                now = time.monotonic()
-                if self._writes_failing_since is None:
-                    self._writes_failing_since = now
-                if now + delay - self._writes_failing_since > self.record_retry:
-                    logger.error("a CallLog write for call %s failed for %.0f s; dropped: %s", self.call_sid,
-                                 now - self._writes_failing_since, exc)  # fmt: skip
-                    return
-                logger.warning("a CallLog write for call %s failed (%s); retrying in %.2f s", self.call_sid,
-                               str(exc).strip()[:200], delay)  # fmt: skip
-                await asyncio.sleep(delay)
-                delay, retrying = min(delay * 2, RETRY_MAX), True
-            except Exception:
-                logger.exception("a CallLog write for call %s failed", self.call_sid)
-                return
-            else:
-                self._writes_failing_since = None
-                return
-
-    async def _drain_writes(self) -> None:
-        """Wait up to `record_drain` s for the queued writes (2 s if they are failing: the transport
-        closes after this, and the caller should not wait long in silence for a database that is
-        away); writes still waiting after that go on in the background (the call itself is over)."""
-        writer = self._writer
-        if writer is None or writer.done():
-            if self._writes.empty():
-                return
-            writer = self._writer = asyncio.ensure_future(self._write_loop())  # start() failed early
-        self._writes.put_nowait(None)
-        timeout = self.record_drain if self._writes_failing_since is None else min(self.record_drain, 2.0)
-        try:
-            await asyncio.wait_for(asyncio.shield(writer), timeout)
-        except TimeoutError:
-            logger.warning("call %s ended with its record writes waiting for the database; they go on", self.call_sid)
-            _LEFT_WRITING.add(writer)
-            writer.add_done_callback(_LEFT_WRITING.discard)
-
     # -- engines -----------------------------------------------------------------------------------
     async def _start_engine(self) -> VoiceEngine:
         from voice.engines.local_voice import LocalVoiceEngine
@@ -929,7 +736,7 @@ class VoiceSession:
         write = partial(call_services.acall_record_fallback, call=call, engine=LOCAL, reason=reason)
         try:
             await write()  # at once, normally: the engine change is recorded before the call goes on
-        except _DATABASE_DOWN:
+        except DATABASE_DOWN:
             self.record_later(write)  # the database is away: with the other writes, retried
 
     def engine_failed(self, engine: VoiceEngine, reason: str, *, unanswered: str = "") -> None:
