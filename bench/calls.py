@@ -25,6 +25,9 @@ Measured:
   held                    the largest N with no failed call, no late frame, and inbound and first-outbound
                           p99 under --max-p99-ms.
 
+`--loadgen lean` swaps both for bench/lean_loadgen.py: the same calls and events on the wire, raw asyncio
+WebSockets and pre-built frames, for a fraction of the CPU (the load generator shares the cores it measures).
+
 Against another relay: `--servers external --webhook-url ... --stream-url ... --server-pid PID` and point
 that relay's OpenAI Realtime URL at ws://127.0.0.1:<--fake-port>/v1. The fake alone:
 `--role fake --fake-port 8765`. Prints ONE JSON line.
@@ -335,11 +338,11 @@ def stop(proc: subprocess.Popen[Any]) -> None:
         proc.wait(10)
 
 
-def start_fake(fake_port: int, reply_ms: int, fake_out: Path) -> subprocess.Popen[Any]:
+def start_fake(fake_port: int, reply_ms: int, fake_out: Path, loadgen: str = "full") -> subprocess.Popen[Any]:
     """The fake Realtime server (`--role fake`) in its own process; its timings go to `fake_out` on SIGTERM."""
     fake = subprocess.Popen(  # noqa: S603
         [sys.executable, str(Path(__file__).resolve()), "--role", "fake", "--fake-port", str(fake_port)]
-        + ["--reply-ms", str(reply_ms), "--out", str(fake_out)],
+        + ["--reply-ms", str(reply_ms), "--out", str(fake_out), "--loadgen", loadgen],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -372,7 +375,7 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     fake_port = args.fake_port or free_port()
     fake_out = workdir / f"fake-{kind}-{n}.json"
     me = [sys.executable, str(Path(__file__).resolve())]
-    fake = start_fake(fake_port, args.reply_ms, fake_out)
+    fake = start_fake(fake_port, args.reply_ms, fake_out, args.loadgen)
     server = None
     if kind == "external":
         pid, base_url = args.server_pid, args.url
@@ -381,6 +384,7 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
         pid = server.pid
     t0 = time.perf_counter() + 3.0  # callers import and wait for this instant
     extra = ["--url", base_url, "--webhook-url", args.webhook_url, "--stream-url", args.stream_url]
+    extra += ["--loadgen", args.loadgen]
     callers, outs = start_callers(me, args, n, t0, workdir / f"callers-{kind}-{n}", extra)
     # Every call is up from t0 + ramp (+ a few seconds to connect and greet) until t0 + duration.
     window_start = t0 + args.ramp + 3.0
@@ -496,6 +500,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         "duration_s": args.duration,
         "reply_ms": args.reply_ms,
         "caller_processes": args.caller_processes,
+        "loadgen": args.loadgen,
         "cpus": os.cpu_count(),
         "held_with_p99_under_ms": args.max_p99_ms,
         "held": held,
@@ -523,6 +528,13 @@ def main() -> None:
         "--servers", default="daphne", help="daphne, uvicorn, uvicorn-uvloop, or external (comma-separated)"
     )
     parser.add_argument("--caller-processes", type=int, default=2)
+    parser.add_argument(
+        "--loadgen",
+        choices=["full", "lean"],
+        default="full",
+        help="full: telephony.simulator callers and voice.testing.fake_realtime; lean: bench/lean_loadgen.py, "
+        "the same calls on the wire for a fraction of the CPU",
+    )
     parser.add_argument("--reply-ms", type=int, default=3000, help="length of each answer the fake speaks")
     parser.add_argument("--max-p99-ms", type=float, default=20.0)
     parser.add_argument(
@@ -546,12 +558,22 @@ def main() -> None:
     parser.add_argument("--workdir", default="", help="keep logs and timings here (default: a temporary directory)")
     args = parser.parse_args()
     if args.role == "fake":
-        timings = run(run_fake(args))
+        if args.loadgen == "lean":
+            from bench.lean_loadgen import run_lean_fake
+
+            timings = run(run_lean_fake(args))
+        else:
+            timings = run(run_fake(args))
         if args.out:
             Path(args.out).write_text(json.dumps(timings))
     elif args.role == "callers":
         args.base_url = args.url
-        result = run(run_callers(args))
+        if args.loadgen == "lean":
+            from bench.lean_loadgen import run_lean_callers
+
+            result = run(run_lean_callers(args))
+        else:
+            result = run(run_callers(args))
         Path(args.out).write_text(json.dumps(result))
     else:
         print(json.dumps(orchestrate(args)), flush=True)

@@ -1,0 +1,44 @@
+"""bench/calls.py end to end, small: both load generators place real calls through uvicorn serving our app,
+with the Realtime engine against their fake, and agree on what they measured (the 100-call figures in
+docs/benchmarks.md rest on the lean one carrying the same calls as the full one)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed"),
+]
+
+
+def bench_calls(loadgen: str, tmp_path: Path) -> dict:
+    """Two calls of 8 s each (a greeting and a line or two), on a fresh SQLite database."""
+    command = [sys.executable, str(ROOT / "bench" / "calls.py"), "--servers", "uvicorn-uvloop", "--calls", "2"]
+    command += ["--duration", "8", "--ramp", "0.5", "--loadgen", loadgen, "--workdir", str(tmp_path / loadgen)]
+    env = {key: value for key, value in os.environ.items() if key not in ("DATABASE_URL", "REDIS_URL")}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
+
+
+@pytest.mark.parametrize("loadgen", ["full", "lean"])
+def test_each_load_generator_carries_whole_calls_and_times_both_directions(loadgen, tmp_path):
+    run = bench_calls(loadgen, tmp_path)
+    assert run["failed"] == 0, run["errors"]
+    assert run["frames_lost"] == [0, 0]
+    assert run["late_frames"] == 0
+    assert run["turns"] >= 2  # both callers were answered at least once after the greeting
+    inbound, outbound = run["frames_matched"]
+    assert inbound > 2 * 5 * 50  # at least 5 s of 20 ms frames per call reached the fake, each timed
+    assert outbound == run["media_frames"] > 0  # every answer chunk the fake sent reached a caller, timed
+    assert run["inbound_ms_p50"] is not None and run["outbound_first_ms_p50"] is not None
