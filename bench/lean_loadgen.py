@@ -64,6 +64,7 @@ from voice.testing.fake_realtime import (
     ProtocolError,
     _merge,
     _quoted_line,
+    response_usage,
 )
 
 try:
@@ -1016,7 +1017,7 @@ class LeanRealtime(asyncio.Protocol):
             "output_modalities": ["audio"],
             "max_output_tokens": "inf",
             "audio": audio_out,
-            "usage": self._usage(audio_ms),
+            "usage": response_usage(self.input_ms, audio_ms),
             "metadata": None,
         }
         out.append(self._frame({"type": "response.done", "response": done}))
@@ -1028,22 +1029,6 @@ class LeanRealtime(asyncio.Protocol):
         for key in keys:
             t.sent[key] = now
         t.first.append(keys[0])
-
-    def _usage(self, audio_ms: float) -> dict[str, Any]:
-        audio_in, audio_out, text_out = int(self.input_ms / 100), int(audio_ms / 50), 20
-        return {
-            "total_tokens": 100 + audio_in + audio_out + text_out,
-            "input_tokens": 100 + audio_in,
-            "output_tokens": audio_out + text_out,
-            "input_token_details": {
-                "text_tokens": 100,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
 
 
 async def run_lean_fake(args: Any) -> dict[str, Any]:

@@ -186,6 +186,25 @@ def _merge(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def response_usage(input_ms: float, output_audio_ms: float) -> dict[str, Any]:
+    """A response.done `usage` block shaped like the real one: 100 text tokens of instructions, audio at
+    ~10 tokens a second in and ~20 out, 20 tokens of transcript."""
+    audio_in, audio_out, text_out = int(input_ms / 100), int(output_audio_ms / 50), 20
+    return {
+        "total_tokens": 100 + audio_in + audio_out + text_out,
+        "input_tokens": 100 + audio_in,
+        "output_tokens": audio_out + text_out,
+        "input_token_details": {
+            "text_tokens": 100,
+            "audio_tokens": audio_in,
+            "image_tokens": 0,
+            "cached_tokens": 0,
+            "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
+        },
+        "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
+    }
+
+
 class ProtocolError(Exception):
     """A client event the real server would answer with an `error` event."""
 
@@ -705,22 +724,8 @@ class FakeConnection:
         return self.session["audio"]["output"].get("voice", "alloy")
 
     def _usage(self, item: dict[str, Any]) -> dict[str, Any]:
-        audio_in = int(self._input_ms / 100)
-        audio_out = int(self.items[item["id"]].audio_ms / 50) if item["id"] in self.items else 0
-        text_out = 20
-        return {
-            "total_tokens": 100 + audio_in + audio_out + text_out,
-            "input_tokens": 100 + audio_in,
-            "output_tokens": audio_out + text_out,
-            "input_token_details": {
-                "text_tokens": 100,
-                "audio_tokens": audio_in,
-                "image_tokens": 0,
-                "cached_tokens": 0,
-                "cached_tokens_details": {"text_tokens": 0, "audio_tokens": 0, "image_tokens": 0},
-            },
-            "output_token_details": {"text_tokens": text_out, "audio_tokens": audio_out},
-        }
+        audio_ms = self.items[item["id"]].audio_ms if item["id"] in self.items else 0.0
+        return response_usage(self._input_ms, audio_ms)
 
     async def _function_call(self, response: _Response) -> dict[str, Any]:
         name, arguments = response.turn.tool_call or ("", {})
