@@ -18,6 +18,9 @@ import uuid
 
 import pytest
 from asgiref.sync import async_to_sync
+from openai._utils import async_maybe_transform
+from openai.types.realtime.realtime_client_event_param import RealtimeClientEventParam
+from openai.types.realtime.response_create_event_with_references_param import ResponseCreateEventWithReferencesParam
 
 from calls.models import CallLog, ToolCall
 from voice import tools
@@ -83,6 +86,14 @@ async def greeted(session: VoiceSession, transport: FakeTransport) -> None:
     await transport.wait_for(lambda: session.state == SessionState.LISTENING)
 
 
+def assert_in_wire_form(events: list[dict]) -> None:
+    """The engine sends its events as JSON through the SDK's `send_raw`, skipping the transform its
+    `send()` would run: that transform must have nothing to change in them."""
+    event_type = RealtimeClientEventParam | ResponseCreateEventWithReferencesParam  # what send() transforms to
+    for event in events:
+        assert async_to_sync(async_maybe_transform)(event, event_type) == event, event["type"]
+
+
 def deltas(fake: FakeRealtime) -> bytes:
     return b"".join(base64.b64decode(e["delta"]) for e in fake.connection.sent_events("response.output_audio.delta"))
 
@@ -110,6 +121,9 @@ def test_it_answers_a_status_question_with_a_tool_and_passes_mulaw_through(shop,
 
     session, transport, fake, appended = run(scenario)
     conn = fake.connection
+    sent = {e["type"] for e in conn.received}
+    assert {"session.update", "response.create", "conversation.item.create"} <= sent
+    assert_in_wire_form([e for e in conn.received if e["type"] != "input_audio_buffer.append"])
 
     config = conn.session
     assert config["audio"]["input"]["format"] == PCMU
@@ -184,6 +198,7 @@ def test_barge_in_clears_the_transport_truncates_at_what_was_heard_and_cancels(
         "audio_end_ms": heard_ms,
     }
     assert conn.sent_events("conversation.item.truncated")  # the fake accepted it: within the item's audio
+    assert_in_wire_form(conn.events("conversation.item.truncate") + conn.events("response.cancel"))
     assert not [e for e in conn.sent_events("error") if e["error"]["param"] == "audio_end_ms"]
     assert state == SessionState.LISTENING
     assert len(transport.audio) == audio_after_clear
