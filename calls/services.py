@@ -19,7 +19,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import transaction
-from django.db.models import F, Max, Q, Value
+from django.db.models import Case, F, JSONField, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -107,13 +107,17 @@ def call_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> Call
 
     Returns the call with its stored engine and state.
     """
-    with transaction.atomic():
-        if engine:
-            CallLog.objects.filter(pk=call.pk, engine="").update(engine=engine, updated_at=timezone.now())
-        CallLog.objects.filter(pk=call.pk, state={}).update(state={"v": 0, **state}, updated_at=timezone.now())
-        CallLog.objects.filter(pk=call.pk, status=CallLog.Status.RINGING).update(
-            status=CallLog.Status.IN_PROGRESS, updated_at=timezone.now()
-        )
+    # One UPDATE (each column still changes only while empty): a call start costs a statement, not three.
+    changes: dict[str, Any] = {
+        "state": Case(When(state={}, then=Value({"v": 0, **state}, output_field=JSONField())), default=F("state")),
+        "status": Case(
+            When(status=CallLog.Status.RINGING, then=Value(CallLog.Status.IN_PROGRESS)), default=F("status")
+        ),
+        "updated_at": timezone.now(),
+    }
+    if engine:
+        changes["engine"] = Case(When(engine="", then=Value(engine)), default=F("engine"))
+    CallLog.objects.filter(pk=call.pk).update(**changes)
     call.refresh_from_db(fields=["engine", "state", "status"])
     return call
 

@@ -210,9 +210,13 @@ def _grant_stream(token: str | None, call_sid: str) -> _StreamGrant:
     Raises StreamTokenError (telephony.tokens) when the token does not open this call's stream.
     """
     shop_id = redeem_stream_token(token, call_sid=call_sid)
-    shop = Shop.objects.get(pk=shop_id)
-    call = CallLog.objects.filter(call_sid=call_sid, shop=shop).only("caller_number").first()
-    return _StreamGrant(shop=shop, caller_number=call.caller_number if call else "")
+    try:  # the call and its shop in one query (call_sid is unique)
+        call = (
+            CallLog.objects.select_related("shop").only("caller_number", "shop").get(call_sid=call_sid, shop_id=shop_id)
+        )
+    except CallLog.DoesNotExist:
+        return _StreamGrant(shop=Shop.objects.get(pk=shop_id), caller_number="")
+    return _StreamGrant(shop=call.shop, caller_number=call.caller_number)
 
 
 def _voice_session(**kwargs: Any) -> MediaSession:

@@ -90,8 +90,8 @@ def phone_call_status(*, call_sid: str, call_status: str, duration_seconds: int 
     if call is None:
         return None
     outcome = OUTCOME_FOR_FINAL_STATUS.get(call_status)
-    if outcome is None:
-        return call
+    if outcome is None or (call.ended_at is not None and call.outcome):
+        return call  # not final, or the session closed the call already: nothing is left to fill
     with transaction.atomic():
         closed = call_end(call=call, outcome=outcome)
         if closed and duration_seconds is not None:

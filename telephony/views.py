@@ -102,15 +102,20 @@ def _call_for(params: QueryDict) -> CallLog | None:
 
 
 @twilio_webhook
-@_logs_call
 def voice(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     call_sid = params.get("CallSid", "")
+    # A new call: no CallLog to name the shop yet (so no `_logs_call` lookup); the shop is bound once found.
+    with call_logging(call_sid=call_sid):
+        return _answer(params, call_sid)
+
+
+def _answer(params: QueryDict, call_sid: str) -> HttpResponse:
     shop = services.shop_for_called_number(params.get("To"))
     if shop is None:
         logger.warning("call %s to unknown number %s", call_sid, params.get("To", ""))
         return _twiml(twiml.unknown_number())
-    bind_call(shop=shop.slug)  # a new call: _logs_call found no CallLog to name the shop
+    bind_call(shop=shop.slug)
     if not shop.ai_enabled:
         logger.info("call %s for shop %s: AI off, ringing through", call_sid, shop.pk)
         return _twiml(twiml.ring_through(shop))

@@ -4,6 +4,8 @@ import datetime as dt
 import logging
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calls.models import CallLog
@@ -55,9 +57,11 @@ def test_it_leaves_a_call_the_session_already_closed_as_it_was(twilio):
     call = CallLogFactory(started_at=timezone.now() - dt.timedelta(seconds=30))
     call_end(call=call, outcome=CallLog.Outcome.TRANSFERRED)
     before = (call.ended_at, call.duration_seconds, call.outcome, call.status)
-    _status(twilio, call, CallDuration="61")
+    with CaptureQueriesContext(connection) as queries:
+        _status(twilio, call, CallDuration="61")
     call.refresh_from_db()
     assert (call.ended_at, call.duration_seconds, call.outcome, call.status) == before
+    assert not [q["sql"] for q in queries if not q["sql"].startswith("SELECT")]  # nothing to write, nothing written
 
 
 def test_it_fills_the_outcome_when_the_session_closed_without_one(twilio):
