@@ -23,9 +23,9 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.urls import re_path  # noqa: E402
 
 from receptionist.routing import server_websocket_urlpatterns, websocket_urlpatterns  # noqa: E402
-from voice.warmup import load_voice_pipeline  # noqa: E402
+from receptionist.warmup import warm_up_server  # noqa: E402
 
-load_voice_pipeline()  # before the first call, not during it
+warm_up_server()  # before the first request and call, not during them
 
 browser_websockets = AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
