@@ -8,6 +8,7 @@ import pytest
 from django.core import signing
 from django.utils import timezone
 
+from telephony import tokens
 from telephony.models import StreamTokenUse
 from telephony.tokens import (
     StreamTokenExpired,
@@ -103,11 +104,23 @@ def test_it_refuses_a_value_signed_for_another_purpose():
         redeem_stream_token(other, call_sid=CALL)
 
 
-def test_it_forgets_used_tokens_long_after_they_expired():
+def test_it_forgets_used_tokens_long_after_they_expired(monkeypatch):
+    monkeypatch.setattr(tokens, "_next_purge", 0.0)  # this process has not purged yet
     old = StreamTokenUse.objects.create(jti="old", call_sid=OTHER_CALL, used_at=timezone.now() - dt.timedelta(days=1))
     redeem_stream_token(issue_stream_token(call_sid=CALL, shop_id=7), call_sid=CALL)
     assert not StreamTokenUse.objects.filter(pk=old.pk).exists()
     assert StreamTokenUse.objects.filter(call_sid=CALL).exists()
+
+
+def test_it_purges_expired_tokens_at_most_once_a_minute(monkeypatch):
+    monkeypatch.setattr(tokens, "_next_purge", 0.0)
+    redeem_stream_token(issue_stream_token(call_sid=CALL, shop_id=7), call_sid=CALL)
+    old = StreamTokenUse.objects.create(jti="old", call_sid=OTHER_CALL, used_at=timezone.now() - dt.timedelta(days=1))
+    redeem_stream_token(issue_stream_token(call_sid=OTHER_CALL, shop_id=7), call_sid=OTHER_CALL)
+    assert StreamTokenUse.objects.filter(pk=old.pk).exists()  # purged a moment ago: not yet again
+    monkeypatch.setattr(tokens, "_next_purge", time.monotonic())  # a minute later
+    redeem_stream_token(issue_stream_token(call_sid="CA" + "3" * 32, shop_id=7), call_sid="CA" + "3" * 32)
+    assert not StreamTokenUse.objects.filter(pk=old.pk).exists()
 
 
 @pytest.mark.django_db(transaction=True)
