@@ -11,6 +11,7 @@ from __future__ import annotations
 
 
 def load_voice_pipeline() -> None:
+    import anyio._backends._asyncio  # noqa: F401 - the SDK's first send on an event loop imports it
     import openai.lib._websocket  # noqa: F401 - the SDK's connect imports it at the first call
     import openai.resources.realtime.realtime  # noqa: F401
     import websockets.asyncio.client  # noqa: F401
