@@ -22,8 +22,11 @@ Measured:
                           so later chunks also queue behind earlier ones: `outbound_first_ms` is the first
                           chunk of each answer only, what the caller waits for;
   late_frames             outbound media arriving > 40 ms after its real-time playback slot;
+  inbound_ms_p99_all_up   inbound p99 of the frames sent while every call is up (the CPU window): the
+                          steady state, without the bursts of calls starting and ending (10 a second
+                          with the default ramp) that the whole run's p99 includes;
   held                    the largest N with no failed call, no late frame, and inbound and first-outbound
-                          p99 under --max-p99-ms.
+                          p99 (of the whole run) under --max-p99-ms.
 
 `--loadgen lean` swaps both for bench/lean_loadgen.py: the same calls and events on the wire, raw asyncio
 WebSockets and pre-built frames, for a fraction of the CPU (the load generator shares the cores it measures).
@@ -407,7 +410,7 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     fake.send_signal(signal.SIGTERM)
     fake.wait(30)
 
-    figures = call_figures(json.loads(fake_out.read_text()), outs)
+    figures = call_figures(json.loads(fake_out.read_text()), outs, all_up=(window_start, window_end))
     cpu = None
     if cpu_before is not None and cpu_after is not None and window > 0:
         cpu = round((cpu_after - cpu_before) / (n * window / 60), 3)
@@ -427,9 +430,12 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     return result
 
 
-def call_figures(timings: dict[str, Any], outs: list[Path]) -> dict[str, Any]:
+def call_figures(
+    timings: dict[str, Any], outs: list[Path], *, all_up: tuple[float, float] = (-math.inf, math.inf)
+) -> dict[str, Any]:
     """Failed calls, relay latencies, late frames and answers from the fake's timings and the caller
-    processes' output files (the figures of one run, in the order the JSON line shows them)."""
+    processes' output files (the figures of one run, in the order the JSON line shows them). `all_up`:
+    the perf_counter span in which every call is up."""
     calls: list[dict[str, Any]] = []
     caller_sent: dict[str, float] = {}
     caller_received: dict[str, float] = {}
@@ -438,7 +444,11 @@ def call_figures(timings: dict[str, Any], outs: list[Path]) -> dict[str, Any]:
         calls += data["calls"]
         caller_sent.update(data["sent"])
         caller_received.update(data["received"])
-    inbound = [(timings["received"][k] - t) * 1000 for k, t in caller_sent.items() if k in timings["received"]]
+    received = timings["received"]
+    inbound = [(received[k] - t) * 1000 for k, t in caller_sent.items() if k in received]
+    inbound_all_up = [
+        (received[k] - t) * 1000 for k, t in caller_sent.items() if k in received and all_up[0] <= t <= all_up[1]
+    ]
     outbound = [(caller_received[k] - t) * 1000 for k, t in timings["sent"].items() if k in caller_received]
     firsts = [(caller_received[k] - timings["sent"][k]) * 1000 for k in timings["first"] if k in caller_received]
     answers = [a for c in calls for a in c["answer_ms"]]
@@ -446,6 +456,7 @@ def call_figures(timings: dict[str, Any], outs: list[Path]) -> dict[str, Any]:
         "failed": sum(1 for c in calls if not c["ok"]),
         "inbound_ms_p50": _r(percentile(inbound, 50)),
         "inbound_ms_p99": _r(percentile(inbound, 99)),
+        "inbound_ms_p99_all_up": _r(percentile(inbound_all_up, 99)),
         "outbound_ms_p50": _r(percentile(outbound, 50)),
         "outbound_ms_p99": _r(percentile(outbound, 99)),
         "outbound_first_ms_p50": _r(percentile(firsts, 50)),
