@@ -2,8 +2,8 @@
 
 Each service is keyword-only, runs in one transaction and is safe to repeat where the outside world
 repeats itself (Twilio retries webhooks; a status callback may arrive after the stream said goodbye):
-`call_start` is get-or-create on `call_sid`, `call_end` only fills what is still empty. Dashboards are
-told about a call starting and ending after the transaction commits.
+`call_start` opens a call or returns the one open for `call_sid`, `call_end` only fills what is
+still empty. Dashboards are told about a call starting and ending after the transaction commits.
 
 The `acall_*` wrappers are for async code (consumers, `VoiceSession`, async views). They run the sync
 service in the thread Django's own async ORM methods use; a long-lived consumer should still close
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Case, F, JSONField, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -71,32 +71,58 @@ def call_start(
     status: str = CallLog.Status.IN_PROGRESS,
 ) -> CallLog:
     """Open the CallLog for `call_sid`, or return the one already open for it. A phone call opens as
-    `ringing` (the webhook, before anyone speaks); the conversation that takes it over makes it
-    `in_progress`.
+    `ringing` (the webhook, before anyone speaks); the conversation that takes it over (an `engine` or
+    a `state` given) makes it `in_progress` (call_take_over).
 
     The caller's number is stored in E.164 ('' when withheld or unusable). Raises ValueError if the
     call_sid is already recorded for another shop.
+
+    Statements, because every phone call runs this twice at its start: a take-over of the webhook's
+    CallLog is one UPDATE and one SELECT; a new call is one INSERT (in its own transaction, so a
+    repeated webhook's duplicate call_sid falls back to the stored call without spoiling an outer
+    one). Django's get_or_create would SELECT first and wrap the INSERT in a savepoint.
     """
-    with transaction.atomic():
-        call, created = CallLog.objects.get_or_create(
-            call_sid=call_sid,
-            defaults={
-                "shop": shop,
-                "channel": channel,
-                "status": status,
-                "caller_number": (to_e164(caller_number, shop.country) or "") if caller_number else "",
-                "engine": engine,
-                "started_at": started_at or timezone.now(),
-                "state": state or {},
-            },
-        )
-        if call.shop_id != shop.pk:
-            raise ValueError(f"call {call_sid} belongs to another shop")
-        if created:
+    taking_over = state is not None or bool(engine)
+    if taking_over:
+        taken = CallLog.objects.filter(call_sid=call_sid, shop=shop).update(**_take_over_changes(engine, state or {}))
+        if taken:
+            return CallLog.objects.get(call_sid=call_sid)
+    try:
+        with transaction.atomic():
+            call = CallLog.objects.create(
+                shop=shop,
+                call_sid=call_sid,
+                channel=channel,
+                status=status,
+                caller_number=(to_e164(caller_number, shop.country) or "") if caller_number else "",
+                engine=engine,
+                started_at=started_at or timezone.now(),
+                state=state or {},
+            )
             _notify(call)
-        elif state is not None or engine:
-            call_take_over(call=call, engine=engine, state=state or {})
+    except IntegrityError:
+        stored = CallLog.objects.filter(call_sid=call_sid).first()
+        if stored is None:
+            raise  # not the unique call_sid: a real error
+        if stored.shop_id != shop.pk:
+            raise ValueError(f"call {call_sid} belongs to another shop") from None
+        # Opened a moment ago by a repeated webhook (or by the take-over's race with it).
+        return call_take_over(call=stored, engine=engine, state=state or {}) if taking_over else stored
     return call
+
+
+def _take_over_changes(engine: str, state: dict[str, Any]) -> dict[str, Any]:
+    """The UPDATE of a take-over: each column changes only while it is still empty (CASE per column)."""
+    changes: dict[str, Any] = {
+        "state": Case(When(state={}, then=Value({"v": 0, **state}, output_field=JSONField())), default=F("state")),
+        "status": Case(
+            When(status=CallLog.Status.RINGING, then=Value(CallLog.Status.IN_PROGRESS)), default=F("status")
+        ),
+        "updated_at": timezone.now(),
+    }
+    if engine:
+        changes["engine"] = Case(When(engine="", then=Value(engine)), default=F("engine"))
+    return changes
 
 
 def call_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> CallLog:
@@ -107,17 +133,7 @@ def call_take_over(*, call: CallLog, engine: str, state: dict[str, Any]) -> Call
 
     Returns the call with its stored engine and state.
     """
-    # One UPDATE (each column still changes only while empty): a call start costs a statement, not three.
-    changes: dict[str, Any] = {
-        "state": Case(When(state={}, then=Value({"v": 0, **state}, output_field=JSONField())), default=F("state")),
-        "status": Case(
-            When(status=CallLog.Status.RINGING, then=Value(CallLog.Status.IN_PROGRESS)), default=F("status")
-        ),
-        "updated_at": timezone.now(),
-    }
-    if engine:
-        changes["engine"] = Case(When(engine="", then=Value(engine)), default=F("engine"))
-    CallLog.objects.filter(pk=call.pk).update(**changes)
+    CallLog.objects.filter(pk=call.pk).update(**_take_over_changes(engine, state))
     call.refresh_from_db(fields=["engine", "state", "status"])
     return call
 

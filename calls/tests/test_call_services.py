@@ -4,7 +4,8 @@ import datetime as dt
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.db import connections
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from calls import services
@@ -260,6 +261,46 @@ def test_it_records_only_the_reply_when_the_callers_words_are_already_recorded()
         ("caller", "where are you"),
         ("assistant", "We're at 12 Elm Street."),
     ]
+
+
+def _statements(queries) -> list[str]:
+    """The SQL sent, without the savepoints the test's own transaction puts around atomic blocks."""
+    return [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
+def test_a_conversation_takes_over_the_webhooks_call_with_one_update_and_one_select():
+    shop = ShopFactory()
+    ringing = start(shop, call_sid="CA" + "2" * 32, channel="phone", engine="", status="ringing")
+    with CaptureQueriesContext(connection) as queries:
+        taken = start(shop, call_sid=ringing.call_sid, channel="phone", engine="openai", state={"turn": 0})
+    assert _statements(queries) == ["UPDATE", "SELECT"]
+    assert (taken.pk, taken.status, taken.engine, taken.state) == (
+        ringing.pk,
+        CallLog.Status.IN_PROGRESS,
+        "openai",
+        {"v": 0, "turn": 0},
+    )
+    assert taken.caller_number == "+15555550123"  # the full row, as the webhook stored it
+
+
+def test_a_new_call_is_one_insert_and_a_repeated_webhook_gets_the_stored_call(changed):
+    shop = ShopFactory()
+    with CaptureQueriesContext(connection) as queries:
+        first = start(shop, call_sid="CA" + "3" * 32, channel="phone", engine="", status="ringing")
+    assert _statements(queries) == ["INSERT"]
+    again = start(shop, call_sid=first.call_sid, channel="phone", engine="", status="ringing")
+    assert again.pk == first.pk
+    assert again.status == CallLog.Status.RINGING  # a repeated webhook takes nothing over
+    assert CallLog.objects.count() == 1
+
+
+def test_a_call_sid_of_another_shop_is_refused_and_left_as_it_was():
+    theirs = start(call_sid="CA" + "4" * 32, channel="phone", engine="", status="ringing")
+    for engine, state in (("", None), ("local", {"turn": 0})):
+        with pytest.raises(ValueError, match="another shop"):
+            start(ShopFactory(), call_sid=theirs.call_sid, channel="phone", engine=engine, state=state)
+    theirs.refresh_from_db()
+    assert (theirs.status, theirs.engine, theirs.state) == (CallLog.Status.RINGING, "", {})
 
 
 def test_it_moves_a_ringing_phone_call_to_in_progress_when_a_conversation_takes_it_over():
