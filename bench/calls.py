@@ -11,8 +11,8 @@ Processes (all on this machine, sharing its cores):
            fake's VAD hears) after each answer has played, marks echoed in real time, hang-up at --duration.
 
 Measured:
-  cpu_s_per_call_minute   server process utime+stime (/proc/<pid>/stat) over the window where every call
-                          is up, divided by calls × window minutes;
+  cpu_s_per_call_minute   server process utime+stime (/proc/<pid>/stat; with --workers, the processes'
+                          sum) over the window where every call is up, divided by calls × window minutes;
   inbound_ms p50/p99      caller frame sent → the fake receives that frame's `input_audio_buffer.append`
   outbound_ms p50/p99     the fake sends a `response.output_audio.delta` → the caller receives it as media
                           (frames are told apart by a marker in their first bytes; both ends read
@@ -27,6 +27,11 @@ Measured:
                           with the default ramp) that the whole run's p99 includes;
   held                    the largest N with no failed call, no late frame, and inbound and first-outbound
                           p99 (of the whole run) under --max-p99-ms.
+
+`--workers 2 --redis-url redis://127.0.0.1:6379/15` runs the server as production does on a 2-core
+machine (docs/deploy.md: one web process per core; they share live updates through Redis): two uvicorn
+workers on one port, calls spread over two interpreters. Use a spare Redis database: the after-call
+summaries are queued there for a Celery worker that the bench does not run.
 
 `--loadgen lean` swaps both for bench/lean_loadgen.py: the same calls and events on the wire, raw asyncio
 WebSockets and pre-built frames, for a fraction of the CPU (the load generator shares the cores it measures).
@@ -271,8 +276,10 @@ def fresh_postgres(server_url: str) -> tuple[str, Any]:
     return urlunsplit(parts._replace(path=f"/{name}")), drop
 
 
-def prepare_database(workdir: Path, database_url: str) -> dict[str, str]:
+def prepare_database(workdir: Path, database_url: str, redis_url: str = "") -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "REDIS_URL", "OPENAI_API_KEY"}}
+    if redis_url:  # channel layer, cache and Celery broker on Redis, as in production
+        env["REDIS_URL"] = redis_url
     env.update(
         DEBUG="0",
         SECURE_SSL_REDIRECT="0",
@@ -296,10 +303,18 @@ def prepare_database(workdir: Path, database_url: str) -> dict[str, str]:
 
 
 def start_server(
-    kind: str, env: dict[str, str], fake_port: int, workdir: Path, *, engine: str = "openai", public_url: str = ""
+    kind: str,
+    env: dict[str, str],
+    fake_port: int,
+    workdir: Path,
+    *,
+    engine: str = "openai",
+    public_url: str = "",
+    workers: int = 1,
 ) -> tuple[subprocess.Popen[Any], str]:
     """`kind` serving receptionist.asgi on a free port with `engine` ("openai": the fake at `fake_port`;
-    "local": offline); `public_url` is what it tells Twilio (default: its own address)."""
+    "local": offline); `public_url` is what it tells Twilio (default: its own address). `workers` > 1
+    (uvicorn only): that many server processes sharing the port, as `uvicorn --workers` runs them."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**env, "PUBLIC_BASE_URL": public_url or url, "VOICE_ENGINE": engine}
@@ -324,12 +339,36 @@ def start_server(
             "--loop",
             "uvloop" if kind == "uvicorn-uvloop" else "asyncio",
         ]
+        if workers > 1:
+            # uvicorn logs each worker's "Started server process" once it has loaded the app (info level).
+            cmd[cmd.index("warning")] = "info"
+            cmd += ["--workers", str(workers)]
     else:
         raise ValueError(kind)
-    log = (workdir / f"{kind}-{port}.log").open("w")
+    if workers > 1 and kind == "daphne":
+        raise ValueError("--workers needs uvicorn: Daphne runs one process")
+    log_path = workdir / f"{kind}-{port}.log"
+    log = log_path.open("w")
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     wait_for_port(port, proc)
+    if workers > 1:
+        # The supervisor listens before its workers have imported the app: wait for every one of them.
+        deadline = time.monotonic() + 60
+        while log_path.read_text().count("Started server process") < workers:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{workers} uvicorn workers did not start (see {log_path})")
+            time.sleep(0.1)
     return proc, url
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its workers (uvicorn's supervisor and the processes it spawned, not multiprocessing's
+    resource tracker)."""
+    children = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(FileNotFoundError):
+            children += [int(c) for c in (task / "children").read_text().split()]
+    return [pid, *(c for c in children if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes())]
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
@@ -383,8 +422,9 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     if kind == "external":
         pid, base_url = args.server_pid, args.url
     else:
-        server, base_url = start_server(kind, env, fake_port, workdir)
+        server, base_url = start_server(kind, env, fake_port, workdir, workers=args.workers)
         pid = server.pid
+    pids = process_tree(pid) if pid else []
     t0 = time.perf_counter() + 3.0  # callers import and wait for this instant
     extra = ["--url", base_url, "--webhook-url", args.webhook_url, "--stream-url", args.stream_url]
     extra += ["--loadgen", args.loadgen]
@@ -394,12 +434,12 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
     window_end = t0 + args.duration - 1.0
     time.sleep(max(0.0, window_start - time.perf_counter()))
     loadgen = [fake.pid] + [p.pid for p in callers]
-    cpu_before = cpu_seconds(pid) if pid else None
+    cpu_before = sum(cpu_seconds(p) for p in pids) if pids else None
     loadgen_before = sum(cpu_seconds(p) for p in loadgen)
     machine_before = machine_busy_seconds()
     started = time.perf_counter()
     time.sleep(max(0.0, window_end - time.perf_counter()))
-    cpu_after = cpu_seconds(pid) if pid else None
+    cpu_after = sum(cpu_seconds(p) for p in pids) if pids else None
     loadgen_cpu = sum(cpu_seconds(p) for p in loadgen) - loadgen_before
     machine_cpu = machine_busy_seconds() - machine_before
     window = time.perf_counter() - started
@@ -416,6 +456,7 @@ def run_one(args: argparse.Namespace, kind: str, n: int, env: dict[str, str], wo
         cpu = round((cpu_after - cpu_before) / (n * window / 60), 3)
     result = {
         "server": kind,
+        "server_processes": max(1, len(pids) - 1) if pids else None,
         "calls": n,
         "failed": figures.pop("failed"),
         "cpu_s_per_call_minute": cpu,
@@ -487,7 +528,7 @@ def orchestrate(args: argparse.Namespace) -> dict[str, Any]:
         if database_url.startswith("postgres"):
             database_url, drop = fresh_postgres(database_url)
         try:
-            env = prepare_database(workdir, database_url) if args.servers != "external" else {}
+            env = prepare_database(workdir, database_url, args.redis_url) if args.servers != "external" else {}
             # Servers alternate at each N, so background load on this shared machine falls on each alike.
             for n in counts:
                 for kind in args.servers.split(","):
@@ -553,6 +594,18 @@ def main() -> None:
         default="",
         help="postgres://… = a fresh database on that PostgreSQL server (dropped after); default a fresh SQLite file",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="server processes (uvicorn --workers), as production runs one per core; CPU is their sum",
+    )
+    parser.add_argument(
+        "--redis-url",
+        default="",
+        help="Redis for the server's channel layer, cache and Celery broker (needed with --workers > 1: "
+        "processes share live updates through it); default: in memory",
+    )
     parser.add_argument("--fake-port", type=int, default=0, help="fixed port for the fake Realtime server")
     parser.add_argument("--url", default="", help="external relay: where webhooks go")
     parser.add_argument("--webhook-url", default="", help="voice webhook URL (default: --url + the voice path)")
@@ -568,6 +621,8 @@ def main() -> None:
     parser.add_argument("--out", default="")
     parser.add_argument("--workdir", default="", help="keep logs and timings here (default: a temporary directory)")
     args = parser.parse_args()
+    if args.workers > 1 and not args.redis_url and args.role == "orchestrate":
+        parser.error("--workers > 1 needs --redis-url: the in-memory channel layer does not reach across processes")
     if args.role == "fake":
         if args.loadgen == "lean":
             from bench.lean_loadgen import run_lean_fake

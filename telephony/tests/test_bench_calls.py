@@ -42,3 +42,24 @@ def test_each_load_generator_carries_whole_calls_and_times_both_directions(loadg
     assert inbound > 2 * 5 * 50  # at least 5 s of 20 ms frames per call reached the fake, each timed
     assert outbound == run["media_frames"] > 0  # every answer chunk the fake sent reached a caller, timed
     assert run["inbound_ms_p50"] is not None and run["outbound_first_ms_p50"] is not None
+
+
+@pytest.mark.skipif(
+    not os.environ.get("REDIS_URL") or not os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="two server processes share live updates through Redis and the calls through PostgreSQL",
+)
+def test_two_server_processes_share_the_calls_as_production_runs_them(tmp_path):
+    from urllib.parse import urlsplit, urlunsplit
+
+    redis = urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/14"))  # its summaries wait in their own db
+    command = [sys.executable, str(ROOT / "bench" / "calls.py"), "--servers", "uvicorn-uvloop", "--calls", "6"]
+    command += ["--duration", "6", "--ramp", "1", "--loadgen", "lean", "--workdir", str(tmp_path)]
+    command += ["--workers", "2", "--redis-url", redis, "--database-url", os.environ["DATABASE_URL"]]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
+    assert done.returncode == 0, done.stderr[-3000:]
+    run = json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
+    assert run["server_processes"] == 2
+    assert run["failed"] == 0, run["errors"]
+    assert run["frames_lost"] == [0, 0]
+    assert run["late_frames"] == 0
+    assert run["cpu_s_per_call_minute"] > 0  # the workers' CPU, not the idle supervisor's
