@@ -111,6 +111,12 @@ def call_start(
     return call
 
 
+def _while_empty(field: str, value: str) -> Case:
+    """An UPDATE value: `value` where the text column `field` is empty, the stored text otherwise."""
+    column = CallLog._meta.get_field(field)
+    return Case(When(**{field: ""}, then=Value(value, output_field=column)), default=F(field), output_field=column)
+
+
 def _take_over_changes(engine: str, state: dict[str, Any]) -> dict[str, Any]:
     """The UPDATE of a take-over: each column changes only while it is still empty (CASE per column)."""
     changes: dict[str, Any] = {
@@ -121,7 +127,7 @@ def _take_over_changes(engine: str, state: dict[str, Any]) -> dict[str, Any]:
         "updated_at": timezone.now(),
     }
     if engine:
-        changes["engine"] = Case(When(engine="", then=Value(engine)), default=F("engine"))
+        changes["engine"] = _while_empty("engine", engine)
     return changes
 
 
@@ -286,27 +292,50 @@ def call_record_fallback(*, call: CallLog, engine: str, reason: str) -> None:
     call.fallback_reason = call.fallback_reason or reason[:255]
 
 
-def call_end(*, call: CallLog, outcome: str, ended_at: dt.datetime | None = None, error: str = "") -> bool:
+def call_end(
+    *,
+    call: CallLog,
+    outcome: str,
+    ended_at: dt.datetime | None = None,
+    error: str = "",
+    duration_seconds: int | None = None,
+) -> bool:
     """Close the call: end time, duration, outcome (and error), each only if not already set, and
-    queue its summary (after commit) when this call is the one that closed it.
+    queue its summary (after commit) when this call is the one that closed it. `duration_seconds` is
+    the length the phone company measured (Twilio's CallDuration), when known; otherwise the time
+    from the call's start to `ended_at`. `call` is refreshed with what is stored.
 
     Returns True if this call closed it, False if it was already closed (the outcome may still be
     filled in if it was missing).
+
+    Every call ends here, often twice (the media session and Twilio's status callback race), so closing
+    an open call is one UPDATE (outcome and error each only while empty) and the refresh; only a call
+    already closed needs the separate fill-ins.
     """
     ended_at = ended_at or timezone.now()
-    duration = max(0, round((ended_at - call.started_at).total_seconds()))
-    with transaction.atomic():
-        closed = CallLog.objects.filter(pk=call.pk, ended_at__isnull=True).update(
-            ended_at=ended_at, duration_seconds=duration, status=CallLog.Status.COMPLETED, updated_at=timezone.now()
-        )
-        filled = CallLog.objects.filter(pk=call.pk, outcome="").update(outcome=outcome)
+    if duration_seconds is None:
+        duration_seconds = round((ended_at - call.started_at).total_seconds())
+    rows = CallLog.objects.filter(pk=call.pk)
+    changes: dict[str, Any] = {
+        "ended_at": ended_at,
+        "duration_seconds": max(0, duration_seconds),
+        "status": CallLog.Status.COMPLETED,
+        "outcome": _while_empty("outcome", outcome),
+        "updated_at": timezone.now(),
+    }
+    if error:
+        changes["error"] = _while_empty("error", error)
+    closed = rows.filter(ended_at__isnull=True).update(**changes)
+    filled = 0
+    if not closed:
+        filled = rows.filter(outcome="").update(outcome=outcome)
         if error:
-            CallLog.objects.filter(pk=call.pk, error="").update(error=error)
-        if closed or filled:
-            _notify(call)
-        if closed:
-            call_id = call.pk
-            transaction.on_commit(lambda: queue_summary(call_id))
+            rows.filter(error="").update(error=error)
+    if closed or filled:
+        _notify(call)
+    if closed:
+        call_id = call.pk
+        transaction.on_commit(lambda: queue_summary(call_id))
     call.refresh_from_db(fields=["ended_at", "duration_seconds", "status", "outcome", "error"])
     return bool(closed)
 

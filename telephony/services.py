@@ -17,6 +17,7 @@ from calls import live
 from calls.models import CallLog
 from calls.services import call_end, call_start
 from calls.tasks import queue_summary
+from receptionist.logs import bind_call
 from shops.models import Shop
 from shops.phones import mask, to_e164
 
@@ -84,19 +85,17 @@ def phone_call_status(*, call_sid: str, call_status: str, duration_seconds: int 
     calls.services.call_end, which fills only what is still empty: ended_at, duration, status completed
     and the outcome (OUTCOME_FOR_FINAL_STATUS when the session left none). When this callback is what
     closes the call, Twilio's own CallDuration replaces the estimate from our start time. Running it
-    twice changes nothing the first run set. Other statuses are ignored.
+    twice changes nothing the first run set. Other statuses are ignored. Log lines from here on name
+    the call's shop.
     """
-    call = CallLog.objects.filter(call_sid=call_sid).first() if call_sid else None
+    call = CallLog.objects.select_related("shop").filter(call_sid=call_sid).first() if call_sid else None
     if call is None:
         return None
+    bind_call(shop=call.shop.slug)
     outcome = OUTCOME_FOR_FINAL_STATUS.get(call_status)
     if outcome is None or (call.ended_at is not None and call.outcome):
         return call  # not final, or the session closed the call already: nothing is left to fill
-    with transaction.atomic():
-        closed = call_end(call=call, outcome=outcome)
-        if closed and duration_seconds is not None:
-            CallLog.objects.filter(pk=call.pk).update(duration_seconds=max(0, duration_seconds))
-            call.duration_seconds = max(0, duration_seconds)
+    call_end(call=call, outcome=outcome, duration_seconds=duration_seconds)
     return call
 
 

@@ -128,7 +128,6 @@ def _answer(params: QueryDict, call_sid: str) -> HttpResponse:
 
 
 @twilio_webhook
-@_logs_call
 def status(request: HttpRequest) -> HttpResponse:
     params = _params(request)
     call_sid = params.get("CallSid", "")
@@ -137,9 +136,12 @@ def status(request: HttpRequest) -> HttpResponse:
         duration: int | None = int(params.get("CallDuration", ""))
     except ValueError:
         duration = None
-    call = services.phone_call_status(call_sid=call_sid, call_status=call_status, duration_seconds=duration)
-    if call is None:
-        logger.info("status callback %s for call %s we never logged", call_status, call_sid or "(none)")
+    # Every call ends with this request: the shop is bound from the one lookup the service makes
+    # (no `_logs_call` lookup before it).
+    with call_logging(call_sid=call_sid):
+        call = services.phone_call_status(call_sid=call_sid, call_status=call_status, duration_seconds=duration)
+        if call is None:
+            logger.info("status callback %s for call %s we never logged", call_status, call_sid or "(none)")
     return HttpResponse(status=204)
 
 

@@ -36,6 +36,11 @@ def start(shop=None, **kwargs):
     return services.call_start(**{**defaults, **kwargs})
 
 
+def _statements(queries) -> list[str]:
+    """The SQL sent, without the savepoints the test's own transaction puts around atomic blocks."""
+    return [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
+
+
 def test_it_starts_a_call_with_the_callers_number_in_e164_and_tells_the_dashboard(
     changed, django_capture_on_commit_callbacks
 ):
@@ -163,6 +168,25 @@ def test_it_ends_a_call_once_and_keeps_the_first_outcome(changed, django_capture
     assert changed == [(call.shop_id, call.pk)]
 
 
+def test_closing_an_open_call_is_one_update_and_the_refresh():
+    call = CallLogFactory(started_at=timezone.now() - dt.timedelta(seconds=30), status=CallLog.Status.IN_PROGRESS)
+    with CaptureQueriesContext(connection) as queries:
+        assert services.call_end(call=call, outcome=CallLog.Outcome.RESOLVED, error="the model stalled")
+    assert _statements(queries) == ["UPDATE", "SELECT"]
+    assert (call.outcome, call.error, call.status, call.duration_seconds) == (
+        CallLog.Outcome.RESOLVED,
+        "the model stalled",
+        CallLog.Status.COMPLETED,
+        30,
+    )
+
+
+def test_closing_keeps_an_outcome_and_an_error_already_recorded():
+    call = CallLogFactory(outcome=CallLog.Outcome.TRANSFERRED, error="stream dropped")
+    assert services.call_end(call=call, outcome=CallLog.Outcome.CALLER_HUNG_UP, error="later", duration_seconds=42)
+    assert (call.outcome, call.error, call.duration_seconds) == (CallLog.Outcome.TRANSFERRED, "stream dropped", 42)
+
+
 def test_it_fills_a_missing_outcome_on_a_call_closed_without_one():
     call = CallLogFactory(ended_at=timezone.now(), duration_seconds=10)
     assert not services.call_end(call=call, outcome=CallLog.Outcome.CALLER_HUNG_UP)
@@ -261,11 +285,6 @@ def test_it_records_only_the_reply_when_the_callers_words_are_already_recorded()
         ("caller", "where are you"),
         ("assistant", "We're at 12 Elm Street."),
     ]
-
-
-def _statements(queries) -> list[str]:
-    """The SQL sent, without the savepoints the test's own transaction puts around atomic blocks."""
-    return [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
 
 
 def test_a_conversation_takes_over_the_webhooks_call_with_one_update_and_one_select():

@@ -34,6 +34,16 @@ def test_it_closes_the_call_log(twilio):
     assert call.outcome == CallLog.Outcome.CALLER_HUNG_UP
 
 
+def test_closing_the_call_takes_one_lookup_one_update_and_the_refresh(twilio):
+    call = CallLogFactory()
+    with CaptureQueriesContext(connection) as queries:
+        _status(twilio, call, CallDuration="42")
+    statements = [q["sql"].split()[0] for q in queries if "SAVEPOINT" not in q["sql"]]
+    assert statements == ["SELECT", "UPDATE", "SELECT"]  # Twilio ends every call with this request
+    call.refresh_from_db()
+    assert (call.duration_seconds, call.outcome) == (42, CallLog.Outcome.CALLER_HUNG_UP)
+
+
 def test_it_keeps_the_outcome_the_session_recorded(twilio):
     call = CallLogFactory(outcome=CallLog.Outcome.RESOLVED)
     _status(twilio, call, CallDuration="30")
