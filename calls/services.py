@@ -1,9 +1,11 @@
 """Writes to call records, shared by every channel: chat now, browser voice and Twilio calls later.
 
-Each service is keyword-only, runs in one transaction and is safe to repeat where the outside world
-repeats itself (Twilio retries webhooks; a status callback may arrive after the stream said goodbye):
-`call_start` opens a call or returns the one open for `call_sid`, `call_end` only fills what is
-still empty. Dashboards are told about a call starting and ending after the transaction commits.
+Each service is keyword-only and safe to repeat where the outside world repeats itself (Twilio retries
+webhooks; a status callback may arrive after the stream said goodbye): `call_start` opens a call or
+returns the one open for `call_sid`, `call_end` only fills what is still empty. Writes that must land
+together run in one transaction; the per-call ones every phone call makes (open, take over, close) are
+single conditional statements instead, each complete on its own. Dashboards are told about a call
+starting and ending after the transaction commits.
 
 The `acall_*` wrappers are for async code (consumers, `VoiceSession`, async views). They run the sync
 service in the thread Django's own async ORM methods use; a long-lived consumer should still close
