@@ -15,7 +15,7 @@ def channel_layer_reaches_every_process(app_configs: Any = None, **kwargs: Any) 
     """uvicorn reads WEB_CONCURRENCY as its number of worker processes. The in-memory channel layer
     lives in one process, so a call answered by one worker would never reach a dashboard open on
     another (calls.live)."""
-    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
+    backend = str(settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", ""))
     try:
         workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
     except ValueError:

@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
-from django.db.models import Case, F, JSONField, Max, Q, Value, When
+from django.db.models import Case, F, Field, JSONField, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -115,7 +115,7 @@ def call_start(
 
 def _while_empty(field: str, value: str) -> Case:
     """An UPDATE value: `value` where the text column `field` is empty, the stored text otherwise."""
-    column = CallLog._meta.get_field(field)
+    column = cast(Field, CallLog._meta.get_field(field))  # a concrete column, not a relation
     return Case(When(**{field: ""}, then=Value(value, output_field=column)), default=F(field), output_field=column)
 
 
