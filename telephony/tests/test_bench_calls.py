@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import redis
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,11 +52,14 @@ def test_each_load_generator_carries_whole_calls_and_times_both_directions(loadg
 def test_two_server_processes_share_the_calls_as_production_runs_them(tmp_path):
     from urllib.parse import urlsplit, urlunsplit
 
-    redis = urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/14"))  # its summaries wait in their own db
+    redis_url = urlunsplit(urlsplit(os.environ["REDIS_URL"])._replace(path="/14"))  # its summaries wait in their own db
     command = [sys.executable, str(ROOT / "bench" / "calls.py"), "--servers", "uvicorn-uvloop", "--calls", "6"]
     command += ["--duration", "6", "--ramp", "1", "--loadgen", "lean", "--workdir", str(tmp_path)]
-    command += ["--workers", "2", "--redis-url", redis, "--database-url", os.environ["DATABASE_URL"]]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
+    command += ["--workers", "2", "--redis-url", redis_url, "--database-url", os.environ["DATABASE_URL"]]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=180, check=False)  # noqa: S603
+    finally:
+        redis.Redis.from_url(redis_url).flushdb()  # the summaries no worker will take
     assert done.returncode == 0, done.stderr[-3000:]
     run = json.loads(done.stdout.strip().splitlines()[-1])["runs"][0]
     assert run["server_processes"] == 2
