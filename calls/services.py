@@ -311,8 +311,8 @@ def call_end(
     filled in if it was missing).
 
     Every call ends here, often twice (the media session and Twilio's status callback race), so closing
-    an open call is one UPDATE (outcome and error each only while empty) and the refresh; only a call
-    already closed needs the separate fill-ins.
+    an open call is one UPDATE (outcome and error each only while empty) and the refresh; a call already
+    closed gets the same fill-ins in an UPDATE of their own.
     """
     ended_at = ended_at or timezone.now()
     if duration_seconds is None:
@@ -322,17 +322,15 @@ def call_end(
         "ended_at": ended_at,
         "duration_seconds": max(0, duration_seconds),
         "status": CallLog.Status.COMPLETED,
-        "outcome": _while_empty("outcome", outcome),
         "updated_at": timezone.now(),
     }
+    fill = {"outcome": _while_empty("outcome", outcome)}
+    missing = Q(outcome="")
     if error:
-        changes["error"] = _while_empty("error", error)
-    closed = rows.filter(ended_at__isnull=True).update(**changes)
-    filled = 0
-    if not closed:
-        filled = rows.filter(outcome="").update(outcome=outcome)
-        if error:
-            rows.filter(error="").update(error=error)
+        fill["error"] = _while_empty("error", error)
+        missing |= Q(error="")
+    closed = rows.filter(ended_at__isnull=True).update(**changes, **fill)
+    filled = 0 if closed else rows.filter(missing).update(**fill)
     if closed or filled:
         _notify(call)
     if closed:
