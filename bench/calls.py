@@ -368,7 +368,12 @@ def process_tree(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(FileNotFoundError):
             children += [int(c) for c in (task / "children").read_text().split()]
-    return [pid, *(c for c in children if b"resource_tracker" not in Path(f"/proc/{c}/cmdline").read_bytes())]
+    workers = []
+    for child in children:
+        with contextlib.suppress(FileNotFoundError):  # gone since: not a worker to measure
+            if b"resource_tracker" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                workers.append(child)
+    return [pid, *workers]
 
 
 def stop(proc: subprocess.Popen[Any]) -> None:
